@@ -1,0 +1,1 @@
+"""Generated protocol stubs (see proto/generate.py); do not edit."""

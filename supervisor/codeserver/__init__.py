@@ -1,0 +1,1 @@
+"""The code server: runs inside a location's own environment (child side, 3.8+)."""

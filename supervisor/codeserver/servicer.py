@@ -1,0 +1,69 @@
+"""The CodeServer gRPC service: thin methods over the plain functions in snapshot."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Callable
+
+from supervisor._proto import codeserver_pb2 as pb
+from supervisor._proto import codeserver_pb2_grpc
+from supervisor.codeserver import snapshot
+from supervisor.codeserver.loader import LoadResult
+
+
+class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
+    """Answers calls about one loaded location."""
+
+    def __init__(
+        self,
+        location_name: str,
+        runtime_version: str,
+        address: str,
+        result: LoadResult,
+        request_shutdown: Callable[[str], None],
+        on_heartbeat: Callable[[], None] | None = None,
+    ) -> None:
+        self.location_name = location_name
+        self.runtime_version = runtime_version
+        self.address = address
+        self.result = result
+        self.started_at = time.time()
+        self._request_shutdown = request_shutdown
+        self._on_heartbeat = on_heartbeat
+        self._distributions: list[tuple[str, str]] | None = None
+        self._lock = threading.Lock()
+
+    def _installed(self) -> list[tuple[str, str]]:
+        with self._lock:
+            if self._distributions is None:
+                self._distributions = snapshot.installed_distributions()
+            return self._distributions
+
+    def Ping(self, request, context):
+        return pb.PingReply(echo=request.echo, pid=os.getpid())
+
+    def GetServerInfo(self, request, context):
+        return snapshot.server_info(
+            self.location_name,
+            self.runtime_version,
+            self.address,
+            self.started_at,
+            self.result,
+            self._installed(),
+        )
+
+    def ListDefinitions(self, request, context):
+        return snapshot.definitions_reply(self.location_name, self.result)
+
+    def Heartbeat(self, request, context):
+        if self._on_heartbeat is not None:
+            self._on_heartbeat()
+        return pb.HeartbeatReply()
+
+    def Shutdown(self, request, context):
+        self._request_shutdown(
+            "Shutdown called" + (": " + request.reason if request.reason else "")
+        )
+        return pb.ShutdownReply()

@@ -1,0 +1,179 @@
+"""Start one code server process and wait for it to say it is ready, on an inherited pipe."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from supervisor.errors import CodeServerError
+
+# Variables of the supervisor's own environment that must not reach a location.
+LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH")
+
+
+# `python -m` would put the working directory first on sys.path, where a folder
+# named like our package (a checkout of this project, say) would shadow the
+# environment's runtime; -c puts "" there, which the bootstrap removes first.
+BOOTSTRAP = (
+    "import sys; del sys.path[0]; from supervisor.codeserver.server import main; sys.exit(main())"
+)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """What a code server reported once it was bound and loaded."""
+
+    pid: int
+    address: str
+    load_error: str | None
+    load_seconds: float
+    ready_seconds: float
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return the environment for a code server: ours, less what leaks, plus EXTRA."""
+    env = {k: v for k, v in os.environ.items() if k not in LEAKY_VARIABLES}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def code_server_command(
+    python: str,
+    *,
+    module_name: str | None = None,
+    python_file: str | None = None,
+    working_directory: str | None = None,
+    attribute: str | None = None,
+    location_name: str | None = None,
+    socket: str | None = None,
+    port: int | None = None,
+    host: str | None = None,
+    heartbeat_timeout: float | None = None,
+) -> list[str]:
+    """Return the argv that starts a code server on PYTHON (whose environment holds the runtime)."""
+    argv = [python, "-c", BOOTSTRAP]
+    options: Sequence[tuple[str, Any]] = (
+        ("--module-name", module_name),
+        ("--python-file", python_file),
+        ("--working-directory", working_directory),
+        ("--attribute", attribute),
+        ("--location-name", location_name),
+        ("--socket", socket),
+        ("--port", port),
+        ("--host", host),
+        ("--heartbeat-timeout", heartbeat_timeout),
+    )
+    for flag, value in options:
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def start_code_server(
+    argv: list[str],
+    *,
+    location: str,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    stdout: IO[Any] | int | None = None,
+    stderr: IO[Any] | int | None = None,
+    startup_timeout: float = 60.0,
+    stderr_tail: Callable[[], str] | None = None,
+) -> tuple[subprocess.Popen[bytes], Ready]:
+    """Spawn ARGV in a session of its own and wait until it reports ready.
+
+    The child learns our pid (to stop when we are gone) and a pipe to report on.
+    Raises CodeServerError naming the location when it exits or misses the deadline.
+    """
+    read_fd, write_fd = os.pipe()
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            [*argv, "--ready-fd", str(write_fd), "--parent-pid", str(os.getpid())],
+            env=dict(env) if env is not None else child_environment(),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+    except OSError as exc:
+        os.close(read_fd)
+        raise CodeServerError(location, "start", "-", f"cannot run {argv[0]}: {exc}") from None
+    finally:
+        os.close(write_fd)
+    try:
+        message = _read_ready(read_fd, started + startup_timeout)
+    finally:
+        os.close(read_fd)
+    address = "?"
+    if message is None or "error" in message:
+        if message is None and proc.poll() is None:
+            kill_group(proc)
+            reason = f"not ready within the startup timeout of {startup_timeout:g}s"
+        else:
+            code = _wait_exit(proc)
+            reason = message["error"] if message else f"exited before it was ready ({code})"
+        tail = stderr_tail() if stderr_tail else ""
+        raise CodeServerError(location, "start", address, reason + (f"\n{tail}" if tail else ""))
+    return proc, Ready(
+        pid=int(message["pid"]),
+        address=str(message["address"]),
+        load_error=message.get("load_error"),
+        load_seconds=float(message.get("load_seconds", 0.0)),
+        ready_seconds=time.monotonic() - started,
+    )
+
+
+def _read_ready(fd: int, deadline: float) -> dict[str, Any] | None:
+    """Read one JSON line from FD before DEADLINE; None on EOF or timeout."""
+    data = b""
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            return None
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return None
+        data += chunk
+    return json.loads(data.split(b"\n", 1)[0])
+
+
+def describe_exit(returncode: int | None) -> str:
+    """Say how a process ended: "exit code 3" or "killed by SIGSEGV"."""
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            return "killed by " + signal.Signals(-returncode).name
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def _wait_exit(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> str:
+    try:
+        return describe_exit(proc.wait(timeout))
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        return "closed its readiness pipe and did not exit"
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process's whole group (it leads a session of its own) and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -1,0 +1,40 @@
+"""Fixtures: real environments on real interpreters, built once per test session."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import HOST_PYTHON, make_child_env, pyenv_python, remove, short_tempdir
+
+# The oldest and the newest CPython the child side supports, plus the host's own.
+CHILD_PYTHONS = ("3.8", "3.13")
+
+
+@pytest.fixture(scope="session")
+def child_envs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Interpreter of a uv-made environment per version, holding grpcio, protobuf, runtime."""
+    root = tmp_path_factory.mktemp("child-envs")
+    with ThreadPoolExecutor(len(CHILD_PYTHONS)) as pool:
+        futures = {
+            minor: pool.submit(make_child_env, root / minor, pyenv_python(minor))
+            for minor in CHILD_PYTHONS
+        }
+        envs = {minor: str(f.result()) for minor, f in futures.items()}
+    envs["host"] = HOST_PYTHON
+    return envs
+
+
+@pytest.fixture(params=[*CHILD_PYTHONS, "host"])
+def env_python(request: pytest.FixtureRequest, child_envs: dict[str, str]) -> str:
+    """Each supported interpreter in turn."""
+    return child_envs[request.param]
+
+
+@pytest.fixture
+def sock_dir() -> Path:
+    path = short_tempdir()
+    yield path
+    remove(path)
