@@ -10,7 +10,6 @@ clock instead of counting against the parent.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -60,6 +59,8 @@ class Parent:
 def ask_for_parent_death_signal(parent: Parent) -> bool:
     """Ask the kernel for SIGTERM when the parent dies; False if it already has."""
     if sys.platform.startswith("linux"):
+        import ctypes  # only here: a few ms off every start elsewhere
+
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
