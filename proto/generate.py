@@ -1,4 +1,8 @@
-"""Regenerate the committed stubs in supervisor/_proto/ from the .proto sources.
+"""Regenerate the committed stubs in supervisor/_proto*/ from the .proto sources.
+
+supervisor/_proto/ holds the child side's stubs (code server, health), which run
+in every location's environment; supervisor/_proto_host/ the host-only control
+service, kept apart so that it is not part of the child runtime.
 
 The generator is pinned: grpcio-tools 1.62.3 writes protobuf 4.25 gencode, which
 imports cleanly on every protobuf runtime that Python 3.8 to 3.13 get. Newer
@@ -57,7 +61,7 @@ def uv_command() -> list[str]:
 
 def generate(out: Path, python: str) -> list[Path]:
     """Write the stubs for every .proto under proto/ into OUT; return the files written."""
-    sources = sorted(PROTO_ROOT.glob("supervisor/_proto/*.proto"))
+    sources = sorted(PROTO_ROOT.glob("supervisor/_proto*/*.proto"))
     with tempfile.TemporaryDirectory(prefix="supervisor-protoc-") as tmp:
         venv = Path(tmp) / "venv"
         uv = uv_command()
@@ -66,8 +70,8 @@ def generate(out: Path, python: str) -> list[Path]:
         subprocess.run(
             [*uv, "pip", "install", "--quiet", "--python", venv_python, GRPCIO_TOOLS], check=True
         )
-        target = out / "supervisor" / "_proto"
-        target.mkdir(parents=True, exist_ok=True)
+        for source in sources:
+            (out / source.parent.relative_to(PROTO_ROOT)).mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [
                 venv_python,
@@ -81,7 +85,7 @@ def generate(out: Path, python: str) -> list[Path]:
             check=True,
             cwd=PROTO_ROOT,
         )
-    return sorted(target.glob("*_pb2*.py"))
+    return sorted((out / "supervisor").glob("_proto*/*_pb2*.py"))
 
 
 def main() -> None:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from supervisor import __version__, render
-from supervisor.client import CodeServerClient, definitions_to_dict
+from supervisor import __version__
+from supervisor.commands.api import api
+from supervisor.commands.control import down, logs, ls, reload, restart, start, status, stop
+from supervisor.commands.env import env
+from supervisor.commands.pythons import pythons
+from supervisor.commands.up import up
 from supervisor.errors import SupervisorError
 
 EXIT_INTERRUPTED = 130
 
 
 class _Group(click.Group):
-    """Turns SupervisorError into one line on stderr and its exit code, Ctrl-C into 130."""
+    """Turns SupervisorError into its message on stderr and its exit code, Ctrl-C into 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -34,69 +37,8 @@ def cli() -> None:
     """Build an isolated environment per code location, serve each, keep them up."""
 
 
-@cli.group()
-def api() -> None:
-    """Run a code server by itself, for remote hosts."""
-
-
-@api.command("grpc")
-@click.option("-m", "--module-name", help="Import this module as the code location.")
-@click.option("-f", "--python-file", help="Load this file as the code location.")
-@click.option("-d", "--working-directory", help="Put first on sys.path and run from here.")
-@click.option("-a", "--attribute", help="The Definitions variable to use, if not the only one.")
-@click.option("--location-name", help="Name of the location (default: module or file name).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="TCP host to bind.")
-@click.option("-p", "--port", type=click.IntRange(0, 65535), help="TCP port (0: any free one).")
-@click.option("-s", "--socket", "socket_path", help="Unix socket path to listen on.")
-@click.option(
-    "--heartbeat-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop when no client sent a Heartbeat for this many seconds.",
-)
-def api_grpc(
-    module_name: str | None,
-    python_file: str | None,
-    working_directory: str | None,
-    attribute: str | None,
-    location_name: str | None,
-    host: str,
-    port: int | None,
-    socket_path: str | None,
-    heartbeat_timeout: float | None,
-) -> None:
-    """Serve one code location on this interpreter until Ctrl-C or SIGTERM.
-
-    Logs "Started code server for module M on port P in process N" once ready.
-    """
-    from supervisor.codeserver.server import main as serve
-
-    if (module_name is None) == (python_file is None):
-        raise click.UsageError("give exactly one of --module-name/-m and --python-file/-f")
-    if (port is None) == (socket_path is None):
-        raise click.UsageError("give exactly one of --port/-p and --socket/-s")
-    argv = ["--module-name", module_name] if module_name else ["--python-file", str(python_file)]
-    argv += ["--port", str(port)] if port is not None else ["--socket", str(socket_path)]
-    argv += ["--host", host]
-    for flag, value in (
-        ("--working-directory", working_directory),
-        ("--attribute", attribute),
-        ("--location-name", location_name),
-        ("--heartbeat-timeout", heartbeat_timeout),
-    ):
-        if value is not None:
-            argv += [flag, str(value)]
-    sys.exit(serve(argv))
-
-
-@cli.command("ls")
-@click.option("--address", required=True, help="A code server: HOST:PORT or a socket path.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for an answer.")
-def ls(address: str, as_json: bool, timeout: float) -> None:
-    """List the definitions a code server holds."""
-    with CodeServerClient(address, timeout=timeout) as client:
-        entry = definitions_to_dict(client.list_definitions())
-    click.echo(render.to_json([entry]) if as_json else render.definitions_text(entry))
+for command in (up, down, status, ls, start, stop, restart, reload, logs, env, pythons, api):
+    cli.add_command(command)
 
 
 def main() -> None:

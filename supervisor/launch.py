@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from supervisor.errors import CodeServerError
@@ -38,16 +39,22 @@ class Ready:
     ready_seconds: float
 
 
-def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Return the environment for a code server: ours, less what leaks, plus EXTRA."""
+def child_environment(
+    extra: Mapping[str, str] | None = None, venv: Path | None = None
+) -> dict[str, str]:
+    """Return a code server's environment: ours less what leaks, VENV activated, EXTRA on top."""
     env = {k: v for k, v in os.environ.items() if k not in LEAKY_VARIABLES}
+    env.pop("VIRTUAL_ENV", None)
     env["PYTHONUNBUFFERED"] = "1"
+    if venv is not None:
+        # As `activate` does: console scripts of the location's own packages come first.
+        env["VIRTUAL_ENV"] = str(venv)
+        env["PATH"] = os.pathsep.join([str(venv / "bin"), env.get("PATH", os.defpath)])
     env.update(extra or {})
     return env
 
 
-def code_server_command(
-    python: str,
+def code_server_flags(
     *,
     module_name: str | None = None,
     python_file: str | None = None,
@@ -59,8 +66,7 @@ def code_server_command(
     host: str | None = None,
     heartbeat_timeout: float | None = None,
 ) -> list[str]:
-    """Return the argv that starts a code server on PYTHON (whose environment holds the runtime)."""
-    argv = [python, "-c", BOOTSTRAP]
+    """Return the code server's command-line flags for what is given."""
     options: Sequence[tuple[str, Any]] = (
         ("--module-name", module_name),
         ("--python-file", python_file),
@@ -72,10 +78,16 @@ def code_server_command(
         ("--host", host),
         ("--heartbeat-timeout", heartbeat_timeout),
     )
+    flags: list[str] = []
     for flag, value in options:
         if value is not None:
-            argv += [flag, str(value)]
-    return argv
+            flags += [flag, str(value)]
+    return flags
+
+
+def code_server_command(python: str, **flags: Any) -> list[str]:
+    """Return the argv that starts a code server on PYTHON (whose environment holds the runtime)."""
+    return [python, "-c", BOOTSTRAP, *code_server_flags(**flags)]
 
 
 def start_code_server(

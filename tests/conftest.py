@@ -38,3 +38,9 @@ def sock_dir() -> Path:
     path = short_tempdir()
     yield path
     remove(path)
+
+
+@pytest.fixture(scope="session")
+def shared_envs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One envs folder for every `up` in the session, so each environment is built once."""
+    return tmp_path_factory.mktemp("shared-envs")

@@ -16,10 +16,13 @@ def test_regenerated_stubs_match_the_committed_ones(tmp_path: Path) -> None:
         capture_output=True,
         timeout=300,
     )
-    fresh = {p.name: p.read_bytes() for p in (tmp_path / "supervisor" / "_proto").glob("*.py")}
+    fresh = {
+        str(p.relative_to(tmp_path)): p.read_bytes()
+        for p in (tmp_path / "supervisor").glob("_proto*/*.py")
+    }
     committed = {
-        p.name: p.read_bytes()
-        for p in (REPO / "supervisor" / "_proto").glob("*.py")
+        str(p.relative_to(REPO)): p.read_bytes()
+        for p in (REPO / "supervisor").glob("_proto*/*.py")
         if p.name != "__init__.py"
     }
     assert sorted(fresh) == sorted(committed)

@@ -1,0 +1,1 @@
+"""Generated stubs of the host-only control service (see proto/generate.py); do not edit."""

@@ -1,0 +1,39 @@
+"""Options and helpers that several commands share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from supervisor.workspace import WorkspaceSpec, load_workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def workspace_option(func: F) -> F:
+    """The -w/--workspace option every workspace command takes."""
+    return click.option(
+        "-w",
+        "--workspace",
+        "workspace_file",
+        default="workspace.yaml",
+        show_default=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The workspace file.",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+def read_workspace(path: Path) -> WorkspaceSpec:
+    return load_workspace(path)
+
+
+def say(message: str) -> None:
+    """Progress for people, on stderr so that stdout stays parseable."""
+    click.echo(message, err=True)

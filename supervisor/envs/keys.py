@@ -1,0 +1,113 @@
+"""What environment each location needs, and the key that names it.
+
+The key hashes everything that decides an environment's contents: the
+interpreter's identity, the normalized requirements (a requirements file's
+contents included), the child runtime's hash and the index settings. Locations
+with equal keys share one environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from supervisor.pythons import PythonInfo, find_python
+from supervisor.runtime import runtime_hash
+from supervisor.workspace import LocationSpec, WorkspaceSpec
+
+# What every environment gets besides the location's own requirements: the widest
+# ranges our generated stubs work with (protobuf 4.25 gencode runs on 3.20 and later).
+BASE_REQUIREMENTS = ("grpcio>=1.48", "protobuf>=3.20")
+# Settings that change what an index serves, and so what a build installs.
+INDEX_VARIABLES = (
+    "UV_INDEX",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UV_FIND_LINKS",
+    "UV_INDEX_STRATEGY",
+    "UV_PRERELEASE",
+    "UV_EXCLUDE_NEWER",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+)
+KEY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EnvRequest:
+    """One environment to have: its key and name, what goes in, who uses it."""
+
+    key: str
+    python: PythonInfo
+    requirements: tuple[str, ...]
+    locations: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The folder name: readable prefix, then the key."""
+        return f"py{self.python.version}-{self.key}"
+
+    def install_requirements(self) -> list[str]:
+        """The requirement strings to install: the location's, then the base ones it lacks."""
+        declared = {canonicalize_name(Requirement(r).name) for r in self.requirements}
+        base = [
+            r for r in BASE_REQUIREMENTS if canonicalize_name(Requirement(r).name) not in declared
+        ]
+        return [*self.requirements, *base]
+
+
+def index_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
+    environ = dict(os.environ) if environ is None else environ
+    return {name: environ[name] for name in INDEX_VARIABLES if environ.get(name)}
+
+
+def env_key(
+    python: PythonInfo, requirements: tuple[str, ...], index: dict[str, str] | None = None
+) -> str:
+    """Hash the inputs that decide an environment's contents."""
+    material = {
+        "version": KEY_VERSION,
+        "implementation": python.implementation,
+        "python": python.version,
+        "machine": getattr(python, "machine", ""),
+        "requirements": sorted(set(requirements)),
+        "base": list(BASE_REQUIREMENTS),
+        "runtime": runtime_hash(),
+        "index": index_settings() if index is None else index,
+    }
+    blob = json.dumps(material, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def needs_env(location: LocationSpec) -> bool:
+    """True for locations whose environment the supervisor builds."""
+    return not location.is_remote and location.executable_path is None
+
+
+def plan(workspace: WorkspaceSpec, names: tuple[str, ...] = ()) -> dict[str, EnvRequest]:
+    """Map each selected location that needs an environment to its request (shared by key)."""
+    selected = [workspace.location(n) for n in names] if names else list(workspace.locations)
+    by_key: dict[str, EnvRequest] = {}
+    chosen: dict[str, str] = {}
+    for location in selected:
+        if not needs_env(location):
+            continue
+        python = find_python(location.python)
+        key = env_key(python, location.requirements)
+        previous = by_key.get(key)
+        users = (*previous.locations, location.name) if previous else (location.name,)
+        by_key[key] = EnvRequest(key, python, location.requirements, users)
+        chosen[location.name] = key
+    return {name: by_key[key] for name, key in chosen.items()}
+
+
+def env_path(envs_dir: Path, request: EnvRequest) -> Path:
+    return envs_dir / request.name

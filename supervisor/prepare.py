@@ -1,0 +1,120 @@
+"""From a location's spec to a code server ready to spawn: its environment and command line.
+
+A built environment holds the child runtime in its site-packages. An
+`executable_path` interpreter (an environment the user made) gets nothing
+installed: the server starts through a bootstrap that puts a private copy of the
+runtime first on sys.path, and that environment must already hold grpcio and protobuf.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from supervisor.envs import BuiltEnv, EnvRequest, ensure_env, plan
+from supervisor.envs.build import Progress
+from supervisor.errors import SupervisorError
+from supervisor.launch import child_environment, code_server_command, code_server_flags
+from supervisor.pythons import probe
+from supervisor.runtime import install_runtime, runtime_hash
+from supervisor.supervise import Launchable
+from supervisor.workspace import LocationSpec, WorkspaceSpec
+
+# Run by the user's interpreter: argv[1] is the runtime folder, which replaces the
+# "" that -c puts first on sys.path (so that the working folder shadows nothing).
+EXTERNAL_BOOTSTRAP = """
+import sys
+sys.path[0] = sys.argv.pop(1)
+try:
+    import grpc, google.protobuf
+except ImportError as error:
+    sys.stderr.write(
+        "this interpreter's environment lacks grpcio or protobuf, which a code server"
+        " needs (install them there): %s\\n" % error
+    )
+    sys.exit(3)
+from supervisor.codeserver.server import main
+sys.exit(main())
+"""
+
+
+def request_for(workspace: WorkspaceSpec, location: LocationSpec) -> EnvRequest:
+    """The environment request of one location (finds its interpreter)."""
+    return plan(workspace, (location.name,))[location.name]
+
+
+def build_for(
+    workspace: WorkspaceSpec, request: EnvRequest, progress: Progress | None = None
+) -> BuiltEnv:
+    return ensure_env(workspace.envs_dir, request, progress)
+
+
+def _target_flags(location: LocationSpec) -> dict[str, object]:
+    return {
+        "module_name": location.module_name,
+        "python_file": str(location.python_file) if location.python_file else None,
+        "working_directory": (
+            str(location.working_directory) if location.working_directory else None
+        ),
+        "attribute": location.attribute,
+        "location_name": location.name,
+        "heartbeat_timeout": location.heartbeat_timeout,
+    }
+
+
+def working_folder(workspace: WorkspaceSpec, location: LocationSpec) -> str:
+    if location.working_directory:
+        return str(location.working_directory)
+    if location.python_file:
+        return str(location.python_file.parent)
+    return str(workspace.root)
+
+
+def launchable_in_env(
+    workspace: WorkspaceSpec, location: LocationSpec, request: EnvRequest, built: BuiltEnv
+) -> Launchable:
+    """Start the location's server with its built environment's interpreter."""
+    argv = code_server_command(str(built.python), **_target_flags(location))  # type: ignore[arg-type]
+    return Launchable(
+        argv=argv,
+        env=child_environment(location.env_dict, venv=built.path),
+        cwd=working_folder(workspace, location),
+        python_version=request.python.version,
+        env_key=request.key,
+    )
+
+
+def launchable_external(workspace: WorkspaceSpec, location: LocationSpec) -> Launchable:
+    """Start the location's server with the user's own interpreter, installing nothing there."""
+    assert location.executable_path is not None
+    executable = location.executable_path
+    info = probe(executable)
+    if info is None:
+        raise SupervisorError(
+            f"location {location.name!r}: executable_path {executable} is not a working"
+            " Python interpreter"
+        )
+    if not info.can_host:
+        raise SupervisorError(
+            f"location {location.name!r}: executable_path {executable} is Python"
+            f" {info.version}; code servers need 3.8 or later"
+        )
+    runtime = workspace.state_dir / "runtime" / runtime_hash()
+    if not (runtime / "supervisor" / "RUNTIME_HASH").is_file():
+        runtime.mkdir(parents=True, exist_ok=True)
+        install_runtime(runtime)
+    flags = code_server_flags(**_target_flags(location))  # type: ignore[arg-type]
+    venv = executable.parent.parent
+    return Launchable(
+        argv=[str(executable), "-c", EXTERNAL_BOOTSTRAP, str(runtime), *flags],
+        env=child_environment(
+            location.env_dict, venv=venv if (venv / "pyvenv.cfg").is_file() else None
+        ),
+        cwd=working_folder(workspace, location),
+        python_version=info.version,
+        env_key=None,
+    )
+
+
+def describe_python(path: Path) -> str:
+    info = probe(path)
+    return info.version if info else ""

@@ -1,0 +1,311 @@
+"""Supervise one local location: start its code server, watch it, restart it by the rules.
+
+Everything here runs on the supervisor's one event loop, which owns all state.
+A process exit is seen when it happens (the loop's child watcher), never by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from supervisor._proto import codeserver_pb2 as pb
+from supervisor._proto import codeserver_pb2_grpc, health_pb2, health_pb2_grpc
+from supervisor.client import CHANNEL_OPTIONS
+from supervisor.errors import CodeServerError
+from supervisor.logs import Console, RotatingLog
+from supervisor.process import CodeServerProcess
+from supervisor.restart import Decision, RestartTracker
+from supervisor.states import State, StateMachine, Transition, describe_exit
+from supervisor.workspace import LocationSpec
+
+# How often a live server gets a Heartbeat, as a share of its heartbeat timeout.
+HEARTBEATS_PER_TIMEOUT = 3
+MEMORY_CHECK_SECONDS = 0.5
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Launchable:
+    """How to start a location's code server: argv (less the socket), environment, folder."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    python_version: str
+    env_key: str | None
+
+
+class LocalLocation:
+    """One local location: its state machine, restart tracker and current process."""
+
+    def __init__(
+        self,
+        spec: LocationSpec,
+        socket_dir: Path,
+        log: RotatingLog,
+        console: Console,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.machine = StateMachine(name=spec.name)
+        self.tracker = RestartTracker(spec.restart)
+        self.socket_dir = socket_dir
+        self.log = log
+        self.console = console
+        self.on_change = on_change
+        self.launchable: Launchable | None = None
+        self.process: CodeServerProcess | None = None
+        self.load_error: str | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._wanted = False
+        self._serial = 0
+        self.machine.add_listener(self._report)
+
+    # -- what others ask -------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self.machine.state
+
+    @property
+    def address(self) -> str:
+        return self.process.ready.address if self.process and self.process.ready else ""
+
+    def move(self, to: State, reason: str, error: bool = False) -> None:
+        if self.machine.state is not to:
+            self.machine.move(to, reason, time.time(), error=error)
+
+    def start(self, launchable: Launchable | None = None) -> None:
+        """Start supervising (again); a no-op while it already runs."""
+        if launchable is not None:
+            self.launchable = launchable
+        if self._task is not None and not self._task.done():
+            return
+        self._wanted = True
+        self._wake = asyncio.Event()
+        # Moved now, not in the task: whoever asked sees the start at once.
+        self.move(State.STARTING, "starting")
+        self._task = asyncio.create_task(self._supervise(), name=f"location-{self.name}")
+
+    async def stop(self, reason: str = "stop requested") -> None:
+        """Stop the code server and supervising it; waits until it is down."""
+        self._wanted = False
+        self._stop_reason = reason
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        elif self.state not in (State.STOPPED, State.BUILD_FAILED, State.FATAL):
+            self.move(State.STOPPED, reason)
+
+    async def restart(self) -> None:
+        await self.stop("restart requested")
+        self.reset()
+        self.start()
+
+    def reset(self) -> None:
+        """A person asked for a (re)start: forget the back-off and the last error."""
+        self.tracker.reset()
+        self.machine.clear_error()
+
+    async def definitions(self, timeout: float = 10.0) -> pb.DefinitionsReply:
+        """The location's definitions, from its code server."""
+        if self._channel is None:
+            raise CodeServerError(
+                self.name, "ListDefinitions", "-", f"no code server is running ({self.state.value})"
+            )
+        stub = codeserver_pb2_grpc.CodeServerStub(self._channel)
+        try:
+            return await stub.ListDefinitions(pb.ListDefinitionsRequest(), timeout=timeout)
+        except grpc.RpcError as exc:
+            raise CodeServerError(
+                self.name, "ListDefinitions", self.address, str(exc.details())
+            ) from None
+
+    # -- the supervision loop --------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        try:
+            while self._wanted:
+                self.move(State.STARTING, "starting")
+                failure = await self._run_once()
+                if failure is None:  # a stop was asked for
+                    break
+                failed, reason = failure
+                decision = self.tracker.on_exit(time.monotonic(), failed)
+                if not await self._follow(decision, reason, failed):
+                    break
+        finally:
+            await self._shutdown_process()
+
+    async def _run_once(self) -> tuple[bool, str] | None:
+        """Start one process and watch it; return (failed, why) when it ends, None on stop."""
+        assert self.launchable is not None
+        self._serial += 1
+        socket = self.socket_dir / f"{_short(self.name)}-{self._serial}.sock"
+        argv = [*self.launchable.argv, "--socket", str(socket)]
+        self.process = process = CodeServerProcess(
+            self.name, argv, self.launchable.env, self.launchable.cwd, self._output
+        )
+        self.tracker.on_started(time.monotonic())
+        start = asyncio.create_task(process.start(self.spec.startup_timeout))
+        wake = asyncio.create_task(self._wake.wait())
+        await asyncio.wait({start, wake}, return_when=asyncio.FIRST_COMPLETED)
+        if not start.done():
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CodeServerError):
+                await start
+            return None
+        wake.cancel()
+        try:
+            ready = start.result()
+        except CodeServerError as exc:
+            return True, exc.reason
+        self.on_change()
+        self._channel = grpc.aio.insecure_channel("unix:" + str(socket), options=CHANNEL_OPTIONS)
+        self.load_error = ready.load_error
+        if ready.load_error:
+            self.move(State.LOAD_ERROR, ready.load_error.splitlines()[0], error=True)
+        else:
+            self.move(State.SERVING, f"ready in {ready.ready_seconds:.2f}s (pid {ready.pid})")
+        return await self._watch(process)
+
+    async def _watch(self, process: CodeServerProcess) -> tuple[bool, str] | None:
+        exit_task = asyncio.create_task(process.wait())
+        health_task = asyncio.create_task(self._check_health(process))
+        wake_task = asyncio.create_task(self._wake.wait())
+        helpers = [asyncio.create_task(self._send_heartbeats())]
+        try:
+            done, _ = await asyncio.wait(
+                {exit_task, health_task, wake_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in (health_task, wake_task, *helpers):
+                task.cancel()
+        if exit_task in done:
+            code = exit_task.result()
+            return code != 0, f"code server {describe_exit(code)}{process.tail_text()}"
+        if health_task in done:
+            reason = health_task.result()
+            await process.kill()
+            return True, reason
+        exit_task.cancel()
+        return None
+
+    async def _follow(self, decision: Decision, reason: str, failed: bool) -> bool:
+        """Act on the tracker's decision; True to start again."""
+        if decision.action == "restart":
+            self.move(State.BACKOFF, f"{reason}; {decision.reason}", error=True)
+            await self._close_channel()
+            if decision.delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), decision.delay)
+            return self._wanted
+        if decision.action == "fatal":
+            self.move(State.FATAL, f"{reason}; {decision.reason}", error=True)
+        else:
+            self.move(
+                State.STOPPED, f"{reason}; {decision.reason}", error=decision.action != "stop"
+            )
+        return False
+
+    async def _shutdown_process(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.started and process.returncode is None:
+            self.move(State.STOPPING, getattr(self, "_stop_reason", "stopping"))
+            await process.stop(self.spec.drain_timeout)
+        await self._close_channel()
+        if self.state not in (State.STOPPED, State.FATAL):
+            self.move(State.STOPPED, getattr(self, "_stop_reason", "stopped"))
+        self.on_change()
+
+    async def _close_channel(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    # -- watching a live server ------------------------------------------------------------
+
+    async def _check_health(self, process: CodeServerProcess) -> str:
+        """Return why the server must be killed: missed health checks or memory over limit."""
+        health = self.spec.health
+        limit = self.spec.memory_limit
+        failures = 0
+        next_check = time.monotonic() + health.interval
+        while True:
+            await asyncio.sleep(MEMORY_CHECK_SECONDS if limit else health.interval)
+            if limit:
+                used = process.memory_bytes()
+                if used > limit:
+                    return (
+                        f"memory limit exceeded: {used / MIB:.0f} MiB used,"
+                        f" limit {limit / MIB:.0f} MiB"
+                    )
+                if time.monotonic() < next_check:
+                    continue
+            next_check = time.monotonic() + health.interval
+            problem = await self._probe(health.timeout)
+            if problem is None:
+                failures = 0
+                if self.state is State.UNHEALTHY:
+                    back = State.LOAD_ERROR if self.load_error else State.SERVING
+                    self.move(back, "health check answered again")
+                continue
+            failures += 1
+            if failures >= health.failures:
+                return f"health check failed {failures} times in a row ({problem}): killed as hung"
+            self.move(State.UNHEALTHY, f"health check failed: {problem}", error=True)
+
+    async def _probe(self, timeout: float) -> str | None:
+        if self._channel is None:
+            return "no channel"
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return f"no answer within {timeout:g}s"
+            return f"{code.name if code else 'error'}: {exc.details()}"
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        return None
+
+    async def _send_heartbeats(self) -> None:
+        period = self.spec.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
+        while True:
+            channel = self._channel
+            if channel is not None:
+                stub = codeserver_pb2_grpc.CodeServerStub(channel)
+                with contextlib.suppress(grpc.RpcError):
+                    await stub.Heartbeat(pb.HeartbeatRequest(sender="supervisor"), timeout=period)
+            await asyncio.sleep(period)
+
+    # -- output ----------------------------------------------------------------------------
+
+    def _output(self, stream: str, line: bytes) -> None:
+        self.log.write(line)
+        self.console.line(self.name, line.decode(errors="replace"))
+
+    def _report(self, transition: Transition) -> None:
+        text = f"{transition.from_state.value} -> {transition.to_state.value}: {transition.reason}"
+        self.log.write(f"[supervisor] {text}".encode())
+        self.console.line(self.name, f"[{transition.to_state.value}] {transition.reason}")
+        self.on_change()
+
+
+def _short(name: str) -> str:
+    """A short, socket-safe form of a location name."""
+    import hashlib
+
+    safe = "".join(c for c in name if c.isalnum() or c in "-_")[:16]
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"

@@ -1,0 +1,67 @@
+"""workspace.yaml -> typed, frozen specs, with precise errors.
+
+Dagster's workspace format loads unchanged (`load_from:` with python_module,
+python_file, python_package and grpc_server entries, or the bare list of entries);
+our keys (python, requirements, env, timeouts, memory_limit, health, restart) stand in
+an entry's mapping or under `defaults:`. Every problem names the file, the line, the
+key path, the bad value and what is allowed, and all of them are reported together.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from supervisor.errors import WorkspaceError
+from supervisor.workspace.convert import Converter
+from supervisor.workspace.specs import HealthSpec, LocationSpec, RestartSpec, WorkspaceSpec
+from supervisor.workspace.targets import workspace_from_targets
+from supervisor.workspace.yamlnodes import Problems, check_tree, compose
+
+__all__ = [
+    "HealthSpec",
+    "LocationSpec",
+    "RestartSpec",
+    "WorkspaceError",
+    "WorkspaceSpec",
+    "load_workspace",
+    "parse_workspace",
+    "workspace_from_targets",
+]
+
+
+def load_workspace(path: str | Path) -> WorkspaceSpec:
+    """Read and check the workspace file at PATH; WorkspaceError names every problem."""
+    shown = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise WorkspaceError(
+            f"{shown}: no such workspace file (give one with -w FILE,"
+            " or name code locations with -m MODULE / -f FILE)",
+            shown,
+        ) from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise WorkspaceError(f"{shown}: cannot read the workspace file: {reason}", shown) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise WorkspaceError(
+            f"{shown}:{line}: not UTF-8 text; got byte {data[exc.start]:#04x}", shown
+        ) from None
+    return parse_workspace(text, Path(path), shown)
+
+
+def parse_workspace(text: str, path: Path, shown: str | None = None) -> WorkspaceSpec:
+    """Check TEXT, the content of the workspace file at PATH (relative paths start at its folder).
+
+    SHOWN is the file name for messages (default: PATH as given).
+    """
+    problems = Problems(str(path) if shown is None else shown)
+    path = Path(os.path.abspath(path))
+    root = compose(text, problems)
+    if root is not None:
+        check_tree(root, problems)
+    return Converter(path.parent, problems).workspace(root, path)

@@ -1,0 +1,323 @@
+"""The one converter from YAML nodes to a WorkspaceSpec; every problem is kept with its place."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from supervisor.workspace import values
+from supervisor.workspace.readers import INVALID, Fields, Reader
+from supervisor.workspace.specs import KINDS, HealthSpec, LocationSpec, RestartSpec, WorkspaceSpec
+from supervisor.workspace.yamlnodes import (
+    child,
+    describe,
+    is_null,
+    is_str,
+    line_of,
+    mapping_items,
+)
+
+TOP_KEYS = ("load_from", "defaults", "envs_dir")
+TARGET_KEYS = {
+    "python_module": "module_name",
+    "python_file": "relative_path",
+    "python_package": "package_name",
+}
+CODE_KEYS = ("attribute", "working_directory", "location_name", "executable_path")
+GRPC_KEYS = ("host", "port", "socket", "location_name", "ssl", "additional_metadata")
+OUR_KEYS = (
+    "python",
+    "requirements",
+    "env",
+    "startup_timeout",
+    "drain_timeout",
+    "heartbeat_timeout",
+    "memory_limit",
+    "health",
+    "restart",
+)
+REMOTE_OUR_KEYS = ("health",)  # the rest shape a process we start, and we start none for it
+MERGED_KEYS = ("env", "health", "restart")  # mappings that merge key-wise over defaults
+NO_ENTRIES = "has no load_from entries; add some, such as load_from: [{python_module: my_module}]"
+ENTRY_EXAMPLE = "an entry such as {python_module: my_module}"
+
+
+class Converter(Reader):
+    """Turns the nodes of one workspace file into specs, collecting every problem."""
+
+    # The file as a whole.
+
+    def workspace(self, node: Node | None, path: Path) -> WorkspaceSpec:
+        """The spec of a whole file; raises WorkspaceError listing every problem."""
+        envs_dir = self.root / "envs"
+        defaults = Fields()
+        entries, prefix = None, ""
+        if isinstance(node, MappingNode):
+            items = mapping_items(node, "", self.problems)
+            # A misspelt load_from gets its did-you-mean; "no entries" on top would be noise.
+            misspelt = difflib.get_close_matches(
+                "load_from", [n for n in items if n != "load_from"]
+            )
+            for name, (key, _) in items.items():
+                if name in KINDS:
+                    self.report(key, name, f"entries go in a list: load_from: [{{{name}: ...}}]")
+                elif name in OUR_KEYS:
+                    self.report(key, name, "put it under defaults: or inside an entry")
+                elif name not in TOP_KEYS:
+                    self.unknown(key, "", name, TOP_KEYS)
+            if "envs_dir" in items:
+                envs_dir = self.path(items["envs_dir"][1], "envs_dir", envs_dir)
+            if "defaults" in items:
+                defaults = self.defaults(items["defaults"][1], "defaults")
+            if "load_from" in items:
+                entries, prefix = items["load_from"][1], "load_from"
+            elif not misspelt:
+                self.report(node, "", NO_ENTRIES)
+        elif isinstance(node, SequenceNode):
+            entries = node
+        elif node is None or is_null(node):
+            self.report(0, "", NO_ENTRIES)
+        else:
+            self.expected(node, "", "a mapping with load_from (or a list of entries)")
+        located: list[tuple[LocationSpec, str]] = []
+        if entries is not None:
+            if not isinstance(entries, SequenceNode) or not entries.value:
+                self.expected(
+                    entries, prefix, "a list of entries such as - python_module: my_module"
+                )
+            else:
+                for index, item in enumerate(entries.value):
+                    found = self.entry(item, child(prefix, index), defaults)
+                    if found is not None:
+                        located.append(found)
+        self.check_names(located)
+        self.problems.raise_if_any()
+        return WorkspaceSpec(path, envs_dir, tuple(spec for spec, _ in located))
+
+    def defaults(self, node: Node, path: str) -> Fields:
+        into = Fields()
+        if is_null(node):
+            return into
+        if not isinstance(node, MappingNode):
+            self.expected(node, path, 'a mapping of defaults such as {python: "3.11"}')
+            return into
+        for name, (key, value) in mapping_items(node, path, self.problems).items():
+            if name in OUR_KEYS:
+                self.our_key(name, value, child(path, name), into)
+            else:
+                self.unknown(key, path, name, OUR_KEYS)
+        if "restart" in into.values:
+            self.check_backoff(
+                into.values["restart"], into.nodes["restart"], child(path, "restart")
+            )
+        return into
+
+    def entry(self, node: Node, path: str, defaults: Fields) -> tuple[LocationSpec, str] | None:
+        """One load_from entry as a spec and its key path; None when it cannot be named."""
+        if not isinstance(node, MappingNode):
+            self.expected(node, path, ENTRY_EXAMPLE)
+            return None
+        items = mapping_items(node, path, self.problems)
+        kinds = [name for name in items if name in KINDS]
+        if len(kinds) > 1:
+            self.report(
+                items[kinds[1]][0],
+                path,
+                f"expected exactly one of {', '.join(KINDS)}; got {' and '.join(kinds)}",
+            )
+            return None
+        if not items:
+            self.expected(node, path, ENTRY_EXAMPLE)
+        belongs_inside = {*OUR_KEYS, *CODE_KEYS, *GRPC_KEYS, *TARGET_KEYS.values()}
+        for name, (key, value) in items.items():
+            if kinds and name in belongs_inside:
+                self.report(
+                    key,
+                    child(path, name),
+                    f"put {name} inside the {kinds[0]} mapping, beside its other keys;"
+                    f" got {describe(value)}",
+                )
+            elif name not in KINDS:
+                self.unknown(key, path, name, KINDS)
+        if not kinds:
+            return None
+        kind = kinds[0]
+        kpath = child(path, kind)
+        value = items[kind][1]
+        if kind == "grpc_server":
+            spec = self.remote(value, kpath, line_of(node), defaults)
+        else:
+            spec = self.local(kind, value, kpath, line_of(node), defaults)
+        return None if spec is None else (spec, kpath)
+
+    def check_names(self, located: list[tuple[LocationSpec, str]]) -> None:
+        first: dict[str, tuple[LocationSpec, str]] = {}
+        for spec, path in located:
+            if spec.name not in first:
+                first[spec.name] = (spec, path)
+                continue
+            other, other_path = first[spec.name]
+            self.report(
+                spec.line,
+                path,
+                f"duplicate location name, also used at line {other.line} ({other_path});"
+                f" set location_name to tell them apart; got {spec.name!r}",
+            )
+
+    # The four kinds of entry.
+
+    def local(
+        self, kind: str, node: Node, path: str, line: int, defaults: Fields
+    ) -> LocationSpec | None:
+        """A python_module, python_file or python_package entry."""
+        target_key = TARGET_KEYS[kind]
+        ours = Fields()
+        given: dict[str, tuple[Node, str, str]] = {}  # Dagster key -> node, text, key path
+        if is_str(node):
+            given[target_key] = (node, node.value, path)
+        elif isinstance(node, MappingNode):
+            items = mapping_items(node, path, self.problems)
+            for name, (key, value) in items.items():
+                vpath = child(path, name)
+                if name == target_key or name in CODE_KEYS:
+                    text = self.dagster_string(value, vpath)
+                    if text is not INVALID:
+                        given[name] = (value, text, vpath)
+                elif name in OUR_KEYS:
+                    self.our_key(name, value, vpath, ours)
+                else:
+                    self.unknown(key, path, name, (target_key, *CODE_KEYS, *OUR_KEYS))
+            if target_key not in items:
+                self.expected(node, path, f"a mapping with {target_key}")
+        else:
+            noun = "a file path" if kind == "python_file" else f"a {target_key.replace('_', ' ')}"
+            self.expected(node, path, f"{noun} or a mapping with {target_key}")
+            return None
+        spec: dict[str, Any] = {"working_directory": self.root}
+        checks: dict[str, tuple[str, Callable[..., Any]]] = {
+            "module_name": ("module_name", values.check_module_name),
+            "package_name": ("module_name", values.check_module_name),
+            "relative_path": ("python_file", lambda text: values.absolute_path(text, self.root)),
+            "attribute": ("attribute", values.check_identifier),
+            "working_directory": (
+                "working_directory",
+                lambda text: values.absolute_path(text, self.root),
+            ),
+            "location_name": ("name", values.check_location_name),
+            "executable_path": (
+                "executable_path",
+                lambda text: values.executable_path(text, self.root),
+            ),
+        }
+        for name, (value_node, text, vpath) in given.items():
+            target, func = checks[name]
+            spec[target] = self.check(value_node, vpath, func, text)
+        if "executable_path" in given:
+            for name in ("python", "requirements"):
+                if name in ours.nodes:
+                    self.report(
+                        ours.nodes[name],
+                        child(path, name),
+                        f"executable_path runs that interpreter as is, so {name} cannot apply;"
+                        f" remove one of them; got {describe(ours.nodes[name])}",
+                    )
+        if "name" not in spec and target_key in given:
+            text = given[target_key][1]
+            spec["name"] = Path(text).stem if kind == "python_file" else text
+        if INVALID in (spec.get("name", INVALID), spec.get("module_name"), spec.get("python_file")):
+            return None  # unnamed, or named after a bad target: no duplicate check to make
+        merged = self.merge(defaults, ours, path)
+        if "executable_path" in spec:  # an interpreter used as is: nothing to pick or install
+            merged.pop("python", None)
+            merged.pop("requirements", None)
+        spec = {name: value for name, value in spec.items() if value is not INVALID}
+        return self.build(kind, line, spec, merged)
+
+    def remote(self, node: Node, path: str, line: int, defaults: Fields) -> LocationSpec | None:
+        """A grpc_server entry: a code server that someone else runs."""
+        if not isinstance(node, MappingNode):
+            self.expected(node, path, "a mapping with host and port (or socket)")
+            return None
+        ours = Fields()
+        spec: dict[str, Any] = {"host": "localhost"}
+        items = mapping_items(node, path, self.problems)
+        elsewhere = {*OUR_KEYS, *CODE_KEYS, *TARGET_KEYS.values()} - set(REMOTE_OUR_KEYS)
+        for name, (key, value) in items.items():
+            vpath = child(path, name)
+            if name == "port":
+                spec["port"] = self.port(value, vpath)
+            elif name == "ssl":
+                self.ssl(value, vpath)
+            elif name == "additional_metadata":
+                if not isinstance(value, MappingNode) and not is_null(value):
+                    self.expected(value, vpath, "a mapping")
+            elif name in ("host", "socket", "location_name"):
+                text = self.dagster_string(value, vpath)
+                if text is not INVALID:
+                    func = {
+                        "host": values.check_host,
+                        "location_name": values.check_location_name,
+                        "socket": lambda t: str(values.absolute_path(t, self.root)),
+                    }[name]
+                    spec[name] = self.check(value, vpath, func, text)
+                    if name == "socket" and spec[name] is not INVALID:
+                        spec.setdefault("name", text)  # the socket path as written
+                else:
+                    spec[name] = INVALID
+            elif name in REMOTE_OUR_KEYS:
+                self.our_key(name, value, vpath, ours)
+            elif name in elsewhere:
+                self.report(
+                    key,
+                    vpath,
+                    f"a grpc_server location runs elsewhere; {name} has no effect;"
+                    f" got {describe(value)}",
+                )
+            else:
+                self.unknown(key, path, name, (*GRPC_KEYS, *REMOTE_OUR_KEYS))
+        if ("port" in items) == ("socket" in items):
+            got = "both" if "port" in items else "neither"
+            self.report(node, path, f"expected exactly one of port and socket; got {got}")
+            return None
+        if "location_name" in spec:
+            spec["name"] = spec.pop("location_name")
+        elif "port" in spec:
+            spec["name"] = f"{spec['host']}:{spec['port']}"
+        if spec.get("name", INVALID) is INVALID or INVALID in (spec["host"], spec.get("port")):
+            return None
+        merged = {k: v for k, v in self.merge(defaults, ours, path).items() if k in REMOTE_OUR_KEYS}
+        spec = {name: value for name, value in spec.items() if value is not INVALID}
+        return self.build("grpc_server", line, spec, merged)
+
+    def merge(self, defaults: Fields, ours: Fields, path: str) -> dict[str, Any]:
+        """Our keys of an entry over the defaults; env, health and restart merge key-wise."""
+        merged = dict(defaults.values)
+        for name, value in ours.values.items():
+            merged[name] = {**merged.get(name, {}), **value} if name in MERGED_KEYS else value
+        if "restart" in ours.values:
+            self.check_backoff(merged["restart"], ours.nodes["restart"], child(path, "restart"))
+        return merged
+
+    def build(
+        self, kind: str, line: int, spec: dict[str, Any], merged: dict[str, Any]
+    ) -> LocationSpec:
+        merged = dict(merged)
+        requirements, requirements_file = merged.pop("requirements", ((), None))
+        env = tuple(sorted(merged.pop("env", {}).items()))
+        health = HealthSpec(**merged.pop("health", {}))
+        restart = RestartSpec(**merged.pop("restart", {}))
+        return LocationSpec(
+            kind=kind,
+            line=line,
+            **spec,
+            **merged,
+            requirements=requirements,
+            requirements_file=requirements_file,
+            env=env,
+            health=health,
+            restart=restart,
+        )

@@ -1,0 +1,97 @@
+"""The typed, frozen specs a workspace file turns into: what each location asks for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+RESTART_POLICIES = ("always", "on-failure", "never")
+KINDS = ("python_module", "python_file", "python_package", "grpc_server")
+
+
+@dataclass(frozen=True)
+class RestartSpec:
+    """When and how fast a crashed code server is started again."""
+
+    policy: str = "on-failure"  # always | on-failure | never
+    max_restarts: int | None = None  # within `window`; None = unlimited
+    window: float = 60.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    stable_after: float = 10.0
+
+
+@dataclass(frozen=True)
+class HealthSpec:
+    """The periodic gRPC health check: how often, how long to wait, how many misses are fatal."""
+
+    interval: float = 2.0
+    timeout: float = 1.0
+    failures: int = 3
+
+
+@dataclass(frozen=True)
+class LocationSpec:
+    """One code location as the workspace asks for it; paths are absolute."""
+
+    name: str
+    kind: str  # "python_module" | "python_file" | "python_package" | "grpc_server"
+    line: int  # line of the entry in the file (1-based; 0 when not from a file)
+    module_name: str | None = None  # python_module, and python_package (its package_name)
+    python_file: Path | None = None  # python_file
+    attribute: str | None = None
+    # Dagster's default when absent: the workspace file's folder (the current one for -m/-f).
+    working_directory: Path | None = None
+    executable_path: Path | None = None  # use this interpreter as is, build nothing
+    host: str | None = None  # grpc_server
+    port: int | None = None
+    socket: str | None = None
+    # A version spec ("3.9", ">=3.10,<3.12", "cpython3.11") or an absolute path;
+    # None = the supervisor's own interpreter.
+    python: str | None = None
+    requirements: tuple[str, ...] = ()  # normalized PEP 508 strings, in order, no duplicates
+    requirements_file: Path | None = None  # set when `requirements` named a file
+    env: tuple[tuple[str, str], ...] = ()  # sorted by key
+    startup_timeout: float = 60.0
+    drain_timeout: float = 30.0
+    heartbeat_timeout: float = 15.0
+    memory_limit: int | None = None  # bytes
+    health: HealthSpec = HealthSpec()
+    restart: RestartSpec = RestartSpec()
+
+    @property
+    def is_remote(self) -> bool:
+        """True for a grpc_server entry: a server that runs elsewhere, not supervised here."""
+        return self.kind == "grpc_server"
+
+    @property
+    def env_dict(self) -> dict[str, str]:
+        """The extra environment variables as a fresh dict."""
+        return dict(self.env)
+
+
+@dataclass(frozen=True)
+class WorkspaceSpec:
+    """A whole workspace: where it lives, where environments go, its locations in file order."""
+
+    path: Path  # the workspace file, absolute
+    envs_dir: Path  # absolute
+    locations: tuple[LocationSpec, ...]
+
+    @property
+    def root(self) -> Path:
+        """The folder of the workspace file: relative paths in it start here."""
+        return self.path.parent
+
+    @property
+    def state_dir(self) -> Path:
+        """The supervisor's state folder beside the workspace file."""
+        return self.root / ".supervisor"
+
+    def location(self, name: str) -> LocationSpec:
+        """The location called NAME; KeyError listing the known names when there is none."""
+        for location in self.locations:
+            if location.name == name:
+                return location
+        known = ", ".join(repr(location.name) for location in self.locations) or "none"
+        raise KeyError(f"no location named {name!r} in {self.path}; known: {known}")
