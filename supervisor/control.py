@@ -144,7 +144,10 @@ class ControlServicer(control_pb2_grpc.SupervisorServicer):
 
 async def _definitions(location: Location) -> cs.DefinitionsReply:
     try:
-        return await location.definitions()
+        reply = await location.definitions()
+        # The workspace's name for it, whatever the server calls itself.
+        reply.location_name = location.name
+        return reply
     except SupervisorError as exc:
         reply = cs.DefinitionsReply(location_name=location.name)
         reply.load_error.message = str(exc)

@@ -20,7 +20,7 @@ from supervisor.logs import Console, RotatingLog, log_file
 from supervisor.prepare import build_for, launchable_external, launchable_in_env, request_for
 from supervisor.remote import RemoteLocation
 from supervisor.states import State
-from supervisor.supervise import LocalLocation
+from supervisor.supervise import Launchable, LocalLocation
 from supervisor.workspace import LocationSpec, WorkspaceSpec, load_workspace
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
@@ -107,6 +107,12 @@ class Supervisor:
 
     async def prepare_and_start(self, location: LocalLocation) -> None:
         """Build (in a thread) what the location needs, then start it."""
+        launchable = await self.prepare(location)
+        if launchable is not None and not self._stop.is_set():
+            location.start(launchable)
+
+    async def prepare(self, location: LocalLocation) -> Launchable | None:
+        """Find the interpreter and build the environment; None (BUILD_FAILED) on failure."""
         spec = location.spec
         try:
             if needs_env(spec):
@@ -115,14 +121,11 @@ class Supervisor:
                 built = await asyncio.to_thread(
                     build_for, self.workspace, request, self._progress(location.name)
                 )
-                launchable = launchable_in_env(self.workspace, spec, request, built)
-            else:
-                launchable = await asyncio.to_thread(launchable_external, self.workspace, spec)
+                return launchable_in_env(self.workspace, spec, request, built)
+            return await asyncio.to_thread(launchable_external, self.workspace, spec)
         except SupervisorError as exc:
             location.move(State.BUILD_FAILED, str(exc), error=True)
-            return
-        if not self._stop.is_set():
-            location.start(launchable)
+            return None
 
     def _progress(self, name: str):  # type: ignore[no-untyped-def]
         loop = asyncio.get_running_loop()
@@ -145,7 +148,8 @@ class Supervisor:
         return [self.locations[n] for n in names]
 
     async def reload(self) -> list[tuple[str, str]]:
-        """Re-read the workspace; start new, stop removed, rebuild and restart changed ones."""
+        """Re-read the workspace: start new, stop removed, and for changed locations build
+        the new environment while the old server keeps serving, then switch over."""
         workspace = await asyncio.to_thread(load_workspace, self.workspace.path)
         results: list[tuple[str, str]] = []
         new = {spec.name: spec for spec in workspace.locations}
@@ -153,19 +157,32 @@ class Supervisor:
         for name in [n for n in self.locations if n not in new]:
             await self.locations.pop(name).stop("removed from the workspace")
             results.append((name, "removed"))
+        switches = []
         for name, spec in new.items():
             current = self.locations.get(name)
             if current is None:
                 self.add(spec)
                 results.append((name, "added"))
-            elif current.spec != spec:
-                await current.stop("changed in the workspace")
-                self.locations.pop(name)
-                self.add(spec)
-                results.append((name, "changed: restarting"))
-            else:
+            elif current.spec == spec:
                 results.append((name, "unchanged"))
+            else:
+                switches.append(self._switch(current, spec))
+                results.append((name, "changed: restarted"))
+        await asyncio.gather(*switches)
         return results
+
+    async def _switch(self, old: Location, spec: LocationSpec) -> None:
+        if spec.is_remote or isinstance(old, RemoteLocation):
+            await old.stop("changed in the workspace")
+            self.add(spec)
+            return
+        log = RotatingLog(log_file(self.workspace.state_dir, spec.name))
+        successor = LocalLocation(spec, self.socket_dir, log, self.console, self._write_state)
+        launchable = await self.prepare(successor)
+        await old.stop("changed in the workspace")
+        self.locations[spec.name] = successor
+        if launchable is not None:
+            successor.start(launchable)
 
     # -- the state file --------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ SUPERVISOR = str(Path(sys.executable).parent / "supervisor")
 class Up:
     """A `supervisor up -w FILE` child process and ways to look at it."""
 
-    def __init__(self, workspace_file: Path, *extra: str) -> None:
+    def __init__(self, workspace_file: Path, *extra: str, cwd: Path | None = None) -> None:
         self.workspace_file = workspace_file
         self.log_path = workspace_file.parent / f"up-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -33,6 +33,7 @@ class Up:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=cwd,
         )
 
     def log(self, lines: int = 40) -> str:

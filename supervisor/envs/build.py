@@ -32,6 +32,8 @@ LOCKS = ".locks"
 TEMP_PREFIX = ".tmp-"
 # How many lines of a failing tool's output an error quotes.
 QUOTED_LINES = 25
+# A build that takes longer than this is stuck (a hung index, say), not slow.
+UV_TIMEOUT = 1800.0
 
 Progress = Callable[[str], None]
 
@@ -167,7 +169,9 @@ def _build(envs_dir: Path, request: EnvRequest, say: Progress) -> BuiltEnv:
             "locations": list(request.locations),
             "tools": {"uv": uv_version()},
             "timings": {k: round(v, 3) for k, v in timings.items()},
-            "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"
+            ),
         }
         (temp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         os.rename(temp, target)
@@ -179,25 +183,41 @@ def _build(envs_dir: Path, request: EnvRequest, say: Progress) -> BuiltEnv:
     return BuiltEnv(target, request.key, False, seconds)
 
 
-def _run_uv(request: EnvRequest, what: str, args: list[str]) -> None:
+def uv_environment() -> dict[str, str]:
+    """The environment uv runs with: ours, no active venv, no interpreter downloads."""
     env = dict(os.environ)
     # Interpreters come from this machine; downloads need --allow-python-downloads.
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     env.pop("VIRTUAL_ENV", None)
-    result = subprocess.run(
-        [uv_binary(), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return env
+
+
+def _run_uv(request: EnvRequest, what: str, args: list[str]) -> None:
+    env = uv_environment()
+    try:
+        result = subprocess.run(
+            [uv_binary(), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+            timeout=UV_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise EnvBuildError(
+            request.locations, f"uv did not {what} within {UV_TIMEOUT:g}s"
+        ) from None
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip().splitlines()
         quoted = "\n".join("  | " + line for line in output[-QUOTED_LINES:])
         raise EnvBuildError(
             request.locations, f"uv could not {what} (exit code {result.returncode}):\n{quoted}"
         )
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def site_packages_of(env: Path, version: str) -> Path:
@@ -216,5 +236,7 @@ def installed_packages(site_packages: Path) -> list[str]:
 
 @cache
 def uv_version() -> str:
-    out = subprocess.run([uv_binary(), "--version"], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [uv_binary(), "--version"], capture_output=True, text=True, check=False, timeout=30
+    )
     return out.stdout.strip()

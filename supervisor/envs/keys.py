@@ -24,7 +24,7 @@ from supervisor.workspace import LocationSpec, WorkspaceSpec
 # What every environment gets besides the location's own requirements: the widest
 # ranges our generated stubs work with (protobuf 4.25 gencode runs on 3.20 and later).
 BASE_REQUIREMENTS = ("grpcio>=1.48", "protobuf>=3.20")
-# Settings that change what an index serves, and so what a build installs.
+# Settings that change what uv installs (uv reads no PIP_* variables).
 INDEX_VARIABLES = (
     "UV_INDEX",
     "UV_DEFAULT_INDEX",
@@ -34,9 +34,6 @@ INDEX_VARIABLES = (
     "UV_INDEX_STRATEGY",
     "UV_PRERELEASE",
     "UV_EXCLUDE_NEWER",
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "PIP_FIND_LINKS",
 )
 KEY_VERSION = 1
 

@@ -77,7 +77,7 @@ def list_envs(workspace: WorkspaceSpec) -> list[dict[str, Any]]:
             continue
         manifest = json.loads((path / MANIFEST).read_text())
         last_used = datetime.datetime.fromtimestamp(
-            (path / MANIFEST).stat().st_mtime, datetime.UTC
+            (path / MANIFEST).stat().st_mtime, datetime.timezone.utc
         ).isoformat(timespec="seconds")
         rows.append(
             {

@@ -1,0 +1,50 @@
+"""The default workspace (the repository's workspace.yaml) comes up as the README promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from supervisor.client import CodeServerClient
+from supervisor.workspace import load_workspace
+from tests.helpers import REPO
+from tests.uphelp import Up
+
+
+def test_default_workspace_loads_with_three_pythons() -> None:
+    workspace = load_workspace(REPO / "workspace.yaml")
+    pythons = {spec.name: spec.python for spec in workspace.locations}
+    assert pythons == {"flowers": "3.8", "flower_stats": "3.12", "hello": "3.10"}
+    kinds = {spec.kind for spec in workspace.locations}
+    assert kinds == {"python_module", "python_file"}
+
+
+@pytest.mark.timeout(600)
+def test_default_workspace_runs_conflicting_pandas_side_by_side(
+    tmp_path: Path, shared_envs_dir: Path
+) -> None:
+    # The same file, moved beside a private state folder and the session's environments.
+    text = (REPO / "workspace.yaml").read_text().replace("examples/", f"{REPO}/examples/")
+    text = text.replace("working_directory: examples", f"working_directory: {REPO}/examples")
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(f"envs_dir: {shared_envs_dir}\n{text}")
+    up = Up(workspace)
+    try:
+        entries = {
+            n: up.wait_state(n, "SERVING", timeout=500)
+            for n in ("flowers", "flower_stats", "hello")
+        }
+        assert entries["flowers"]["python"].startswith("3.8.")
+        assert entries["flower_stats"]["python"].startswith("3.12.")
+        assert entries["hello"]["python"].startswith("3.10.")
+        versions = {}
+        for name in ("flowers", "flower_stats"):
+            with CodeServerClient(entries[name]["address"], name) as client:
+                info = client.server_info()
+                versions[name] = {d.name.lower(): d.version for d in info.distributions}["pandas"]
+                assert [a.key for a in client.list_definitions().assets]
+        assert versions["flowers"] == "1.5.3"
+        assert versions["flower_stats"].startswith("2.2.")
+    finally:
+        assert up.stop() == 0

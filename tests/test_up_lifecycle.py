@@ -1,0 +1,281 @@
+"""`supervisor up` and the commands that drive it, through the real CLI and real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from supervisor import statefile
+from tests.helpers import EXAMPLES, pid_gone, wait_for
+from tests.uphelp import SUPERVISOR, Up
+
+STARTED = re.compile(r"Started code server for \w+ \S+ on port (\d+) in process (\d+)")
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SUPERVISOR, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RemoteServer:
+    """`supervisor api grpc` on a fixed port, as a remote code location."""
+
+    def __init__(self, port: int, log: Path, python_file: Path) -> None:
+        self.port = port
+        self.log = log
+        self.python_file = python_file
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    SUPERVISOR,
+                    "api",
+                    "grpc",
+                    "-f",
+                    str(self.python_file),
+                    "-p",
+                    str(self.port),
+                    "--location-name",
+                    "far",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(
+            lambda: STARTED.search(self.log.read_text()),
+            30,
+            "the remote server",
+            self.log.read_text,
+        )
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.write_text("")
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path):
+    root = tmp_path_factory.mktemp("lifecycle")
+    far = write(
+        root / "far_location.py",
+        """
+        from supervisor import Definitions, asset
+
+        @asset
+        def far_away():
+            return 1
+
+        defs = Definitions(assets=[far_away])
+    """,
+    )
+    remote = RemoteServer(free_port(), root / "remote.log", far)
+    remote.start()
+    workspace = write(
+        root / "workspace.yaml",
+        f"""
+        envs_dir: {shared_envs_dir}
+        defaults:
+          health: {{interval: 0.2, timeout: 1}}
+        load_from:
+          - python_module:
+              module_name: hello_location
+              working_directory: {EXAMPLES}
+              location_name: old
+              python: "3.8"
+          - python_file:
+              relative_path: {EXAMPLES / "empty_location.py"}
+              location_name: new
+              env: {{GREETING: hi}}
+          - grpc_server: {{host: 127.0.0.1, port: {remote.port}, location_name: remote}}
+    """,
+    )
+    up = Up(workspace)
+    try:
+        for name in ("old", "new", "remote"):
+            up.wait_state(name, "SERVING", timeout=120)
+        yield up, remote, root
+    finally:
+        up.stop()
+        remote.kill()
+
+
+def test_status_json_shape(running) -> None:
+    up, _, _ = running
+    out = cli("status", "--json", "-w", str(up.workspace_file))
+    assert out.returncode == 0, out.stderr
+    rows = {row["name"]: row for row in json.loads(out.stdout)}
+    assert list(rows) == ["old", "new", "remote"]
+    old = rows["old"]
+    assert {"name", "state", "pid", "restarts", "python", "env", "last_error"} <= set(old)
+    assert old["state"] == "SERVING" and old["restarts"] == 0 and old["last_error"] is None
+    assert old["python"] == "3.8.18"
+    assert re.fullmatch(r"[0-9a-f]{16}", old["env"])
+    assert isinstance(old["pid"], int) and not pid_gone(old["pid"])
+    assert rows["remote"]["env"] is None
+    text = cli("status", "-w", str(up.workspace_file)).stdout
+    assert text.splitlines()[0].split()[:3] == ["NAME", "STATE", "PID"]
+
+
+def test_ls_through_the_supervisor(running) -> None:
+    up, _, _ = running
+    out = cli("ls", "--json", "-w", str(up.workspace_file))
+    assert out.returncode == 0, out.stderr
+    entries = {e["location"]: e for e in json.loads(out.stdout)}
+    assert [a["key"] for a in entries["old"]["assets"]] == ["names", "greetings", "greeting_count"]
+    assert [a["key"] for a in entries["new"]["assets"]] == ["empty_data"]
+    assert [a["key"] for a in entries["remote"]["assets"]] == ["far_away"]
+    one = json.loads(cli("ls", "new", "--json", "-w", str(up.workspace_file)).stdout)
+    assert [e["location"] for e in one] == ["new"]
+
+
+def test_logs_of_a_location(running) -> None:
+    up, _, _ = running
+    out = cli("logs", "old", "-n", "50", "-w", str(up.workspace_file))
+    assert out.returncode == 0, out.stderr
+    assert "Started code server for module hello_location" in out.stdout
+    assert "STARTING -> SERVING" in out.stdout
+    bad = cli("logs", "nope", "-w", str(up.workspace_file))
+    assert bad.returncode == 2 and "unknown location 'nope'" in bad.stderr
+
+
+def test_a_second_up_is_refused(running) -> None:
+    up, _, _ = running
+    out = cli("up", "-w", str(up.workspace_file), timeout=60)
+    assert out.returncode == 1
+    assert "another supervisor is running this workspace" in out.stderr
+    assert f"pid {up.proc.pid}" in out.stderr
+    assert up.proc.poll() is None
+
+
+def test_remote_location_goes_unreachable_and_comes_back(running) -> None:
+    up, remote, _ = running
+    remote.kill()
+    entry = up.wait_state("remote", "UNREACHABLE", timeout=30)
+    assert f"127.0.0.1:{remote.port}" in entry["last_error"]
+    out = cli("ls", "remote", "--json", "-w", str(up.workspace_file), timeout=30)
+    (listed,) = json.loads(out.stdout)
+    assert "UNREACHABLE" in listed["load_error"]
+    remote.python_file.write_text(
+        remote.python_file.read_text().replace("far_away", "farther_away")
+    )
+    remote.start()
+    up.wait_state("remote", "SERVING", timeout=30)
+    out = cli("ls", "remote", "--json", "-w", str(up.workspace_file))
+    assert [a["key"] for a in json.loads(out.stdout)[0]["assets"]] == ["farther_away"]
+
+
+def test_restart_stop_start(running) -> None:
+    up, _, _ = running
+    before = up.status()["new"]["pid"]
+    out = cli("restart", "new", "-w", str(up.workspace_file))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "new: SERVING"
+    assert up.status()["new"]["pid"] not in (None, before)
+    assert pid_gone(before)
+    assert cli("stop", "new", "-w", str(up.workspace_file)).stdout.strip() == "new: STOPPED"
+    assert up.status()["new"]["pid"] is None
+    assert cli("start", "new", "-w", str(up.workspace_file)).stdout.strip() == "new: SERVING"
+    unknown = cli("restart", "nope", "-w", str(up.workspace_file))
+    assert unknown.returncode == 1 and "unknown location 'nope'" in unknown.stderr
+    assert cli("restart", "-w", str(up.workspace_file)).returncode == 2
+
+
+def test_reload_touches_only_what_changed(running) -> None:
+    up, _, _ = running
+    workspace = up.workspace_file
+    before = up.status()
+    text = workspace.read_text()
+    workspace.write_text(
+        text.replace("env: {GREETING: hi}", "env: {GREETING: hello}")
+        + f"""  - python_file:
+      relative_path: {EXAMPLES / "empty_location.py"}
+      location_name: added
+"""
+    )
+    try:
+        out = cli("reload", "-w", str(workspace), timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert "old: unchanged" in out.stdout and "new: changed" in out.stdout
+        assert "added: added" in out.stdout
+        up.wait_state("added", "SERVING")
+        up.wait_state("new", "SERVING")
+        after = up.status()
+        assert after["old"]["pid"] == before["old"]["pid"], "unchanged locations stay put"
+        assert after["new"]["pid"] != before["new"]["pid"]
+    finally:
+        workspace.write_text(text)
+        cli("reload", "-w", str(workspace), timeout=300)
+    assert "added" not in up.status()
+
+
+def test_killed_supervisor_leaves_no_code_server_and_next_up_is_clean(
+    tmp_path: Path, shared_envs_dir: Path
+) -> None:
+    workspace = write(
+        tmp_path / "workspace.yaml",
+        f"""
+        envs_dir: {shared_envs_dir}
+        load_from:
+          - python_file: {{relative_path: {EXAMPLES / "empty_location.py"}, location_name: a,
+                           python: "3.8"}}
+          - python_file: {{relative_path: {EXAMPLES / "empty_location.py"}, location_name: b}}
+    """,
+    )
+    up = Up(workspace)
+    try:
+        pids = [up.wait_state(n, "SERVING", timeout=120)["pid"] for n in ("a", "b")]
+        os.kill(up.proc.pid, signal.SIGKILL)
+        up.proc.wait(10)
+        wait_for(lambda: all(pid_gone(p) for p in pids), 5, f"code servers {pids} to exit")
+    finally:
+        up.stop()
+    again = Up(workspace)
+    try:
+        for name in ("a", "b"):
+            again.wait_state(name, "SERVING", timeout=60)
+        state = statefile.read_owner(workspace.parent / ".supervisor")
+        assert state["supervisor_pid"] == again.proc.pid
+        assert sorted(c["location"] for c in state["children"]) == ["a", "b"]
+    finally:
+        assert again.stop() == 0
+    state = statefile.read_owner(workspace.parent / ".supervisor")
+    assert state["supervisor_pid"] is None and state["children"] == []
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_signals_stop_everything_cleanly(
+    tmp_path: Path, shared_envs_dir: Path, signum: int, code: int
+) -> None:
+    (tmp_path / "envs").symlink_to(shared_envs_dir)
+    # No workspace file: `up -f` makes one of the flags, with its state in the current folder.
+    up = Up(tmp_path / "workspace.yaml", "-f", str(EXAMPLES / "empty_location.py"), cwd=tmp_path)
+    try:
+        pid = up.wait_state("empty_location", "SERVING", timeout=60)["pid"]
+    except BaseException:
+        up.stop(signal.SIGKILL)
+        raise
+    assert up.stop(signum) == code
+    assert pid_gone(pid)
+    assert "[STOPPED] supervisor stopping" in up.log()
