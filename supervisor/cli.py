@@ -10,7 +10,9 @@ from supervisor import __version__
 from supervisor.commands.api import api
 from supervisor.commands.control import down, logs, ls, reload, restart, start, status, stop
 from supervisor.commands.env import env
+from supervisor.commands.materialize import materialize
 from supervisor.commands.pythons import pythons
+from supervisor.commands.runs import runs
 from supervisor.commands.up import up
 from supervisor.errors import SupervisorError
 
@@ -37,7 +39,22 @@ def cli() -> None:
     """Build an isolated environment per code location, serve each, keep them up."""
 
 
-for command in (up, down, status, ls, start, stop, restart, reload, logs, env, pythons, api):
+for command in (
+    up,
+    down,
+    status,
+    ls,
+    start,
+    stop,
+    restart,
+    reload,
+    logs,
+    materialize,
+    runs,
+    env,
+    pythons,
+    api,
+):
     cli.add_command(command)
 
 

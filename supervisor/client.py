@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -91,6 +92,31 @@ class CodeServerClient:
 
     def shutdown(self, reason: str = "", timeout: float | None = None) -> None:
         self._call("Shutdown", self._stub.Shutdown, pb.ShutdownRequest(reason=reason), timeout)
+
+    def materialize(
+        self,
+        selection: list[str],
+        upstream: bool = False,
+        values_dir: str = "",
+        run_id: str = "",
+        timeout: float | None = None,
+    ) -> Iterator[pb.RunEvent]:
+        """Run the selection on the server; yield the run's events as they come."""
+        request = pb.MaterializeRequest(
+            run_id=run_id, selection=selection, upstream=upstream, values_dir=values_dir
+        )
+        try:
+            yield from self._stub.Materialize(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise CodeServerError(
+                self.location, "Materialize", self.address, _reason(error, timeout or 0)
+            ) from None
+
+    def cancel_run(self, run_id: str, timeout: float | None = None) -> bool:
+        reply = self._call(
+            "CancelRun", self._stub.CancelRun, pb.CancelRunRequest(run_id=run_id), timeout
+        )
+        return reply.found
 
     def health(self, service: str = "", timeout: float | None = None) -> str:
         """Return the health status name ("SERVING", "NOT_SERVING", ...)."""

@@ -136,6 +136,34 @@ class ControlServicer(control_pb2_grpc.SupervisorServicer):
         replies = await asyncio.gather(*(_definitions(loc) for loc in chosen))
         return pb.DefinitionsList(locations=replies)
 
+    async def Materialize(self, request, context):
+        from supervisor import materialize
+
+        try:
+            location, selection = await materialize.resolve(
+                self.supervisor, list(request.assets), request.location, request.all
+            )
+        except SupervisorError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        async for event in materialize.run(
+            self.supervisor, self.supervisor.store, location, selection, request.upstream
+        ):
+            yield event
+
+    async def CancelRun(self, request, context):
+        from supervisor._proto import codeserver_pb2_grpc
+
+        try:
+            run = self.supervisor.store.get_run(request.run_id)
+        except SupervisorError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        location = self.supervisor.locations.get(run["location"])
+        if run["status"] != "STARTED" or location is None or location.channel is None:
+            return pb.CancelRunReply(found=False)
+        stub = codeserver_pb2_grpc.CodeServerStub(location.channel)
+        reply = await stub.CancelRun(cs.CancelRunRequest(run_id=run["id"]), timeout=10)
+        return pb.CancelRunReply(found=reply.found)
+
     async def Shutdown(self, request, context):
         # Answer first, then stop: the caller waits for the lock to go, not for this reply.
         asyncio.get_running_loop().call_soon(self.supervisor.request_stop, 0)
@@ -210,4 +238,17 @@ class ControlClient:
                     f"no supervisor answers for {self.workspace_file} ({self.path});"
                     f" start one with `supervisor up -w {self.workspace_file}`"
                 ) from None
-            raise SupervisorError(f"{name} failed: {exc.details()}") from None
+            raise SupervisorError(f"{exc.details()}") from None
+
+    def stream(self, name: str, request: Any) -> Any:
+        """Start a server-streaming call; iterate it through `events`."""
+        return getattr(self._stub, name)(request)
+
+    def events(self, call: Any) -> Any:
+        """Yield a streaming call's messages; one clear SupervisorError for every failure."""
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.CANCELLED:
+                return
+            raise SupervisorError(f"{exc.details()}") from None

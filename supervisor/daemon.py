@@ -19,6 +19,7 @@ from supervisor.errors import SupervisorError
 from supervisor.logs import Console, RotatingLog, log_file
 from supervisor.prepare import build_for, launchable_external, launchable_in_env, request_for
 from supervisor.remote import RemoteLocation
+from supervisor.runs import RunStore, runs_db_path
 from supervisor.states import State
 from supervisor.supervise import Launchable, LocalLocation
 from supervisor.workspace import LocationSpec, WorkspaceSpec, load_workspace
@@ -49,6 +50,10 @@ class Supervisor:
 
         self.lock.acquire(self.control_path)
         try:
+            self.store = RunStore(runs_db_path(self.workspace.state_dir))
+            stale = self.store.reconcile("the supervisor stopped while the run was in progress")
+            if stale:
+                self.console.event(f"marked {len(stale)} unfinished runs as failed")
             ended = statefile.end_leftovers(self.workspace.state_dir)
             if ended:
                 self.console.event(f"ended {len(ended)} code servers left by a killed supervisor")
@@ -67,6 +72,8 @@ class Supervisor:
                     self.control_path.unlink()
         finally:
             self._write_state(final=True)
+            if hasattr(self, "store"):
+                self.store.close()
             self.lock.release()
         return self.exit_code
 

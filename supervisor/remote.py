@@ -49,6 +49,11 @@ class RemoteLocation:
         self.machine.add_listener(self._report)
 
     @property
+    def channel(self) -> grpc.aio.Channel | None:
+        """The channel to use for calls: none while the server is away (fail at once)."""
+        return self._channel if self.state in (State.SERVING, State.LOAD_ERROR) else None
+
+    @property
     def state(self) -> State:
         return self.machine.state
 

@@ -78,6 +78,10 @@ class LocalLocation:
         return self.machine.state
 
     @property
+    def channel(self) -> grpc.aio.Channel | None:
+        return self._channel
+
+    @property
     def address(self) -> str:
         return self.process.ready.address if self.process and self.process.ready else ""
 

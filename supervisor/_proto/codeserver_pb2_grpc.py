@@ -39,6 +39,16 @@ class CodeServerStub(object):
                 request_serializer=supervisor_dot___proto_dot_codeserver__pb2.ShutdownRequest.SerializeToString,
                 response_deserializer=supervisor_dot___proto_dot_codeserver__pb2.ShutdownReply.FromString,
                 )
+        self.Materialize = channel.unary_stream(
+                '/supervisor.codeserver.v1.CodeServer/Materialize',
+                request_serializer=supervisor_dot___proto_dot_codeserver__pb2.MaterializeRequest.SerializeToString,
+                response_deserializer=supervisor_dot___proto_dot_codeserver__pb2.RunEvent.FromString,
+                )
+        self.CancelRun = channel.unary_unary(
+                '/supervisor.codeserver.v1.CodeServer/CancelRun',
+                request_serializer=supervisor_dot___proto_dot_codeserver__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=supervisor_dot___proto_dot_codeserver__pb2.CancelRunReply.FromString,
+                )
 
 
 class CodeServerServicer(object):
@@ -75,6 +85,19 @@ class CodeServerServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Materialize(self, request, context):
+        """Runs the selected assets in a worker subprocess, streaming its events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CodeServerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -102,6 +125,16 @@ def add_CodeServerServicer_to_server(servicer, server):
                     servicer.Shutdown,
                     request_deserializer=supervisor_dot___proto_dot_codeserver__pb2.ShutdownRequest.FromString,
                     response_serializer=supervisor_dot___proto_dot_codeserver__pb2.ShutdownReply.SerializeToString,
+            ),
+            'Materialize': grpc.unary_stream_rpc_method_handler(
+                    servicer.Materialize,
+                    request_deserializer=supervisor_dot___proto_dot_codeserver__pb2.MaterializeRequest.FromString,
+                    response_serializer=supervisor_dot___proto_dot_codeserver__pb2.RunEvent.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=supervisor_dot___proto_dot_codeserver__pb2.CancelRunRequest.FromString,
+                    response_serializer=supervisor_dot___proto_dot_codeserver__pb2.CancelRunReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -195,5 +228,39 @@ class CodeServer(object):
         return grpc.experimental.unary_unary(request, target, '/supervisor.codeserver.v1.CodeServer/Shutdown',
             supervisor_dot___proto_dot_codeserver__pb2.ShutdownRequest.SerializeToString,
             supervisor_dot___proto_dot_codeserver__pb2.ShutdownReply.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Materialize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/supervisor.codeserver.v1.CodeServer/Materialize',
+            supervisor_dot___proto_dot_codeserver__pb2.MaterializeRequest.SerializeToString,
+            supervisor_dot___proto_dot_codeserver__pb2.RunEvent.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/supervisor.codeserver.v1.CodeServer/CancelRun',
+            supervisor_dot___proto_dot_codeserver__pb2.CancelRunRequest.SerializeToString,
+            supervisor_dot___proto_dot_codeserver__pb2.CancelRunReply.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

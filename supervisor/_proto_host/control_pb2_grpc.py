@@ -2,6 +2,7 @@
 """Client and server classes corresponding to protobuf-defined services."""
 import grpc
 
+from supervisor._proto import codeserver_pb2 as supervisor_dot___proto_dot_codeserver__pb2
 from supervisor._proto_host import control_pb2 as supervisor_dot___proto__host_dot_control__pb2
 
 
@@ -48,6 +49,16 @@ class SupervisorStub(object):
                 '/supervisor.control.v1.Supervisor/Shutdown',
                 request_serializer=supervisor_dot___proto__host_dot_control__pb2.ShutdownRequest.SerializeToString,
                 response_deserializer=supervisor_dot___proto__host_dot_control__pb2.ShutdownReply.FromString,
+                )
+        self.Materialize = channel.unary_stream(
+                '/supervisor.control.v1.Supervisor/Materialize',
+                request_serializer=supervisor_dot___proto__host_dot_control__pb2.MaterializeRequest.SerializeToString,
+                response_deserializer=supervisor_dot___proto_dot_codeserver__pb2.RunEvent.FromString,
+                )
+        self.CancelRun = channel.unary_unary(
+                '/supervisor.control.v1.Supervisor/CancelRun',
+                request_serializer=supervisor_dot___proto__host_dot_control__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=supervisor_dot___proto__host_dot_control__pb2.CancelRunReply.FromString,
                 )
 
 
@@ -96,6 +107,19 @@ class SupervisorServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Materialize(self, request, context):
+        """Materializes assets in the location that holds them, streaming the run's events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SupervisorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -133,6 +157,16 @@ def add_SupervisorServicer_to_server(servicer, server):
                     servicer.Shutdown,
                     request_deserializer=supervisor_dot___proto__host_dot_control__pb2.ShutdownRequest.FromString,
                     response_serializer=supervisor_dot___proto__host_dot_control__pb2.ShutdownReply.SerializeToString,
+            ),
+            'Materialize': grpc.unary_stream_rpc_method_handler(
+                    servicer.Materialize,
+                    request_deserializer=supervisor_dot___proto__host_dot_control__pb2.MaterializeRequest.FromString,
+                    response_serializer=supervisor_dot___proto_dot_codeserver__pb2.RunEvent.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=supervisor_dot___proto__host_dot_control__pb2.CancelRunRequest.FromString,
+                    response_serializer=supervisor_dot___proto__host_dot_control__pb2.CancelRunReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -260,5 +294,39 @@ class Supervisor(object):
         return grpc.experimental.unary_unary(request, target, '/supervisor.control.v1.Supervisor/Shutdown',
             supervisor_dot___proto__host_dot_control__pb2.ShutdownRequest.SerializeToString,
             supervisor_dot___proto__host_dot_control__pb2.ShutdownReply.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Materialize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/supervisor.control.v1.Supervisor/Materialize',
+            supervisor_dot___proto__host_dot_control__pb2.MaterializeRequest.SerializeToString,
+            supervisor_dot___proto_dot_codeserver__pb2.RunEvent.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/supervisor.control.v1.Supervisor/CancelRun',
+            supervisor_dot___proto__host_dot_control__pb2.CancelRunRequest.SerializeToString,
+            supervisor_dot___proto__host_dot_control__pb2.CancelRunReply.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

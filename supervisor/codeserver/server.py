@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="stop when no Heartbeat call came for this many seconds",
     )
+    parser.add_argument(
+        "--values-dir", help="where asset values are stored (default ./.supervisor/values/NAME)"
+    )
     parser.add_argument("--ready-fd", type=int, help="write readiness here (supervised)")
     parser.add_argument("--parent-pid", type=int, help="stop when this process is gone")
     parser.add_argument("--max-workers", type=int, default=32, help=argparse.SUPPRESS)
@@ -139,6 +142,9 @@ class CodeServer:
             address = address_for(self.args)
         except StartError as exc:
             return self._fail(str(exc))
+        values_dir = os.path.abspath(
+            self.args.values_dir or os.path.join(".supervisor", "values", self.location_name)
+        )
         started = time.monotonic()
         if self.target.working_directory and os.path.isdir(self.target.working_directory):
             # Relative paths in user code resolve as they would when run from there.
@@ -167,6 +173,8 @@ class CodeServer:
             result,
             self.request_stop,
             self.watchdog.beat if self.watchdog else None,
+            self.target,
+            values_dir,
         )
         codeserver_pb2_grpc.add_CodeServerServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

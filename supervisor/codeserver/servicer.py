@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from typing import Callable
 
 from supervisor._proto import codeserver_pb2 as pb
 from supervisor._proto import codeserver_pb2_grpc
-from supervisor.codeserver import snapshot
-from supervisor.codeserver.loader import LoadResult
+from supervisor.codeserver import execution, snapshot
+from supervisor.codeserver.loader import CodeTarget, LoadResult
 
 
 class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
@@ -24,6 +25,8 @@ class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
         result: LoadResult,
         request_shutdown: Callable[[str], None],
         on_heartbeat: Callable[[], None] | None = None,
+        target: CodeTarget | None = None,
+        values_dir: str = "",
     ) -> None:
         self.location_name = location_name
         self.runtime_version = runtime_version
@@ -34,6 +37,9 @@ class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
         self._on_heartbeat = on_heartbeat
         self._distributions: list[tuple[str, str]] | None = None
         self._lock = threading.Lock()
+        self.target = target or CodeTarget()
+        self.values_dir = values_dir
+        self.runs = execution.RunRegistry()
 
     def _installed(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -67,3 +73,20 @@ class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
             "Shutdown called" + (": " + request.reason if request.reason else "")
         )
         return pb.ShutdownReply()
+
+    def Materialize(self, request, context):
+        run_id = request.run_id or uuid.uuid4().hex
+        request = pb.MaterializeRequest(
+            run_id=run_id,
+            selection=request.selection,
+            upstream=request.upstream,
+            values_dir=request.values_dir,
+        )
+        # Fires when the call ends for any reason: a caller that hangs up cancels the run.
+        context.add_callback(lambda: self.runs.cancel(run_id))
+        yield from execution.materialize(
+            request, self.target, self.location_name, self.values_dir, self.runs
+        )
+
+    def CancelRun(self, request, context):
+        return pb.CancelRunReply(found=self.runs.cancel(request.run_id))

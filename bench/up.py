@@ -1,0 +1,268 @@
+"""Benchmark: a warm `supervisor up` of 3 and of 50 locations, and the idle supervisor's cost.
+
+Builds one environment (untimed; every location is a `python_file` location on
+examples/empty_location.py on the host interpreter, so all share it) and runs one untimed `up`
+to warm the caches. Then times spawning `supervisor up -w FILE` until every location is
+SERVING (status polled through the control socket every 20 ms): 3 locations (median of
+--runs), then --locations. With those running it measures the `up` process's own RSS and its
+CPU use while idle, and finally how long it takes to stop on SIGTERM.
+Goals: 3 locations up in under 1.5 s; with 50, the supervisor under 100 MB RSS and under 2%
+of a core while idle.
+
+Usage: .venv/bin/python bench/up.py [--locations N] [--idle-seconds S] [--runs R] [--json]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import psutil  # noqa: E402
+
+from bench.codeserver_start import private_tempdir  # noqa: E402
+from supervisor import statefile  # noqa: E402
+from supervisor._proto_host import control_pb2 as pb  # noqa: E402
+from supervisor.control import ControlClient  # noqa: E402
+from supervisor.errors import SupervisorError  # noqa: E402
+from tests.uphelp import SUPERVISOR, Up  # noqa: E402
+
+EMPTY_LOCATION = REPO / "examples" / "empty_location.py"
+SMALL = 3
+SMALL_GOAL = 1.5  # seconds to all SERVING, under
+RSS_GOAL = 100e6  # bytes (100 MB), under
+CPU_GOAL = 2.0  # percent of one core while idle, under
+POLL_SECONDS = 0.02
+SETTLE_SECONDS = 2.0  # after all SERVING, before the idle window
+BUILD_TIMEOUT = 900.0
+STOP_TIMEOUT = 120.0
+FAILED = {"BUILD_FAILED", "FATAL", "LOAD_ERROR", "STOPPED"}
+MB = 1e6
+
+
+def write_workspace(folder: Path, envs: Path, count: int) -> Path:
+    """A workspace file in FOLDER with COUNT locations on examples/empty_location.py."""
+    folder.mkdir(mode=0o700)
+    entries = "".join(
+        f"  - python_file:\n"
+        f"      relative_path: {EMPTY_LOCATION}\n"
+        f"      location_name: loc{index:03d}\n"
+        for index in range(count)
+    )
+    path = folder / "workspace.yaml"
+    path.write_text(f"envs_dir: {envs}\nload_from:\n{entries}")
+    return path
+
+
+def build_env(workspace_file: Path) -> None:
+    """Build the shared environment (untimed), failing with uv's output."""
+    done = subprocess.run(
+        [SUPERVISOR, "env", "build", "-w", str(workspace_file)],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"env build failed:\n{done.stdout}\n{done.stderr}")
+
+
+def states(up: Up, client: ControlClient | None) -> tuple[ControlClient | None, list[str]]:
+    """Every location's state ([] while nothing answers), and the client to ask next time."""
+    if client is None:
+        try:
+            client = ControlClient(up.workspace_file, timeout=5)
+        except SupervisorError:
+            return None, []
+    try:
+        reply = client.call("Status", pb.StatusRequest(), timeout=5)
+    except SupervisorError:
+        # A channel that failed to connect backs off; a fresh one does not.
+        client.__exit__()
+        return None, []
+    return client, [s.state for s in reply.locations]
+
+
+def wait_all_serving(up: Up, count: int, timeout: float) -> None:
+    """Poll status every POLL_SECONDS until COUNT locations are SERVING; fail on a deadline."""
+    deadline = time.monotonic() + timeout
+    client: ControlClient | None = None
+    try:
+        while True:
+            if up.proc.poll() is not None:
+                raise RuntimeError(f"supervisor exited {up.proc.returncode}:\n{up.log()}")
+            client, seen = states(up, client)
+            if len(seen) == count and all(s == "SERVING" for s in seen):
+                return
+            if FAILED & set(seen):
+                raise RuntimeError(f"a location failed ({sorted(set(seen))}):\n{up.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not all SERVING within {timeout:g}s: {seen}\n{up.log()}")
+            time.sleep(POLL_SECONDS)
+    finally:
+        if client is not None:
+            client.__exit__()
+
+
+def start_up(workspace_file: Path, count: int) -> tuple[Up, float]:
+    """Spawn `up` and wait until all COUNT locations are SERVING; the Up and the seconds."""
+    started = time.monotonic()
+    up = Up(workspace_file, cwd=workspace_file.parent)
+    try:
+        wait_all_serving(up, count, 60 + 2 * count)
+    except BaseException:
+        stop_up(up)
+        raise
+    return up, time.monotonic() - started
+
+
+def stop_up(up: Up) -> None:
+    """SIGTERM the supervisor (SIGKILL at the deadline), then end any code server it left."""
+    children: list[psutil.Process] = []
+    with contextlib.suppress(psutil.Error):
+        children = psutil.Process(up.proc.pid).children(recursive=True)
+    try:
+        up.stop(signal.SIGTERM, STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print(f"warning: supervisor ignored SIGTERM for {STOP_TIMEOUT:g}s", file=sys.stderr)
+    alive = [p for p in children if p.is_running()]
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=5)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def busy_seconds(times: Any) -> float:
+    return float(times.user + times.system)
+
+
+def idle_cost(pid: int, seconds: float) -> dict[str, Any]:
+    """The supervisor's CPU over SECONDS of idling (and its code servers', for context)."""
+    proc = psutil.Process(pid)
+    children = proc.children(recursive=True)
+    before = {c.pid: busy_seconds(c.cpu_times()) for c in children}
+    own_before = busy_seconds(proc.cpu_times())
+    started = time.monotonic()
+    time.sleep(seconds)
+    own_after = busy_seconds(proc.cpu_times())
+    wall = time.monotonic() - started
+    children_busy = 0.0
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            children_busy += busy_seconds(child.cpu_times()) - before[child.pid]
+    return {
+        "idle_seconds": wall,
+        "cpu_percent": 100 * (own_after - own_before) / wall,
+        "children_cpu_percent": 100 * children_busy / wall,
+        "rss_bytes": proc.memory_info().rss,
+        "threads": proc.num_threads(),
+        "fds": proc.num_fds(),
+    }
+
+
+def run(locations: int, idle_seconds: float, runs: int) -> dict[str, Any]:
+    """Build, warm up, time the small and the large `up`; return the figures."""
+    root = private_tempdir()
+    envs = root / "envs"
+    small = write_workspace(root / "small", envs, SMALL)
+    large = write_workspace(root / "large", envs, locations)
+    result: dict[str, Any] = {"locations": locations, "runs": runs}
+    up: Up | None = None
+    try:
+        build_env(large)
+        stop_up(start_up(small, SMALL)[0])  # warm-up, untimed
+        small_samples = []
+        for _ in range(runs):
+            up, seconds = start_up(small, SMALL)
+            stop_up(up)
+            up = None
+            small_samples.append(seconds)
+        result["small_up_seconds"] = statistics.median(small_samples)
+        result["small_up_samples"] = small_samples
+        up, result["large_up_seconds"] = start_up(large, locations)
+        result["rss_serving_bytes"] = psutil.Process(up.proc.pid).memory_info().rss
+        time.sleep(SETTLE_SECONDS)
+        result.update(idle_cost(up.proc.pid, idle_seconds))
+        stopping = time.monotonic()
+        up.proc.send_signal(signal.SIGTERM)
+        result["exit_code"] = up.proc.wait(STOP_TIMEOUT)
+        result["stop_seconds"] = time.monotonic() - stopping
+    finally:
+        if up is not None:
+            stop_up(up)
+        for workspace_file in (small, large):
+            shutil.rmtree(statefile.socket_dir(workspace_file), ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+    result["goals"] = {
+        "small_up": result["small_up_seconds"] < SMALL_GOAL,
+        "rss": result["rss_bytes"] < RSS_GOAL,
+        "idle_cpu": result["cpu_percent"] < CPU_GOAL,
+    }
+    result["goals_met"] = all(result["goals"].values())
+    return result
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def report(r: dict[str, Any]) -> None:
+    """Print the figures and met / not met per goal."""
+    goals, n = r["goals"], r["locations"]
+    samples = ", ".join(f"{s:.2f}" for s in r["small_up_samples"])
+    print(
+        f"up, {SMALL} locations, spawn -> all SERVING: {r['small_up_seconds']:.2f} s"
+        f" (median of {r['runs']}: {samples})"
+        f"  goal < {SMALL_GOAL:g} s: {verdict(goals['small_up'])}"
+    )
+    print(f"up, {n} locations, spawn -> all SERVING: {r['large_up_seconds']:.2f} s")
+    print(
+        f"supervisor RSS with {n} serving: {r['rss_bytes'] / MB:.1f} MB after"
+        f" {r['idle_seconds']:.0f} s idle ({r['rss_serving_bytes'] / MB:.1f} MB at all SERVING;"
+        f" {r['threads']} threads, {r['fds']} fds)"
+        f"  goal < {RSS_GOAL / MB:.0f} MB: {verdict(goals['rss'])}"
+    )
+    print(
+        f"supervisor CPU idle over {r['idle_seconds']:.0f} s: {r['cpu_percent']:.2f}% of a core"
+        f" (its {n} code servers together: {r['children_cpu_percent']:.2f}%)"
+        f"  goal < {CPU_GOAL:g}%: {verdict(goals['idle_cpu'])}"
+    )
+    print(f"stop with {n} locations, SIGTERM -> exit {r['exit_code']}: {r['stop_seconds']:.2f} s")
+    print(f"Goals: {verdict(r['goals_met'])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit 0 when every goal is met, 1 otherwise."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--locations", type=int, default=50, help="locations of the large up")
+    parser.add_argument("--idle-seconds", type=float, default=30.0, help="idle window (30)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of the 3-location up")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    if args.locations < 1 or args.runs < 1 or args.idle_seconds <= 0:
+        parser.error("--locations and --runs must be at least 1, --idle-seconds above 0")
+    result = run(args.locations, args.idle_seconds, args.runs)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        report(result)
+    return 0 if result["goals_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

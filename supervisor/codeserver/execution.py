@@ -1,0 +1,247 @@
+"""Runs on the code server's side: spawn a worker per run, relay its events, cancel it.
+
+The worker reports on a pipe; when it dies without a last word (os._exit, a
+segfault, a kill), the server writes the failure itself, so every run ends with
+RUN_SUCCESS, RUN_FAILURE or RUN_CANCELED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Iterator
+
+from supervisor._proto import codeserver_pb2 as pb
+from supervisor.codeserver.loader import CodeTarget
+
+WORKER_BOOTSTRAP = (
+    "import sys; del sys.path[0]; from supervisor.codeserver.worker import main; sys.exit(main())"
+)
+TERMINAL = ("RUN_SUCCESS", "RUN_FAILURE", "RUN_CANCELED")
+CANCEL_GRACE_SECONDS = 2.0
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            return "killed by " + signal.Signals(-returncode).name
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+class Run:
+    """One run in progress: its worker and whether it was cancelled."""
+
+    def __init__(self, run_id: str, worker: subprocess.Popen[bytes]) -> None:
+        self.run_id = run_id
+        self.worker = worker
+        self.canceled = False
+
+    def cancel(self) -> None:
+        """Stop the worker's whole group: SIGTERM, then SIGKILL after a grace period."""
+        self.canceled = True
+        _signal_group(self.worker.pid, signal.SIGTERM)
+        try:
+            self.worker.wait(CANCEL_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.worker.pid, signal.SIGKILL)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)
+
+
+class RunRegistry:
+    """The runs in progress on this server, by id."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, Run] = {}
+        self._lock = threading.Lock()
+
+    def add(self, run: Run) -> None:
+        with self._lock:
+            self._runs[run.run_id] = run
+
+    def remove(self, run_id: str) -> None:
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def cancel(self, run_id: str) -> bool:
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is None:
+            return False
+        run.cancel()
+        return True
+
+    def active(self) -> list[str]:
+        with self._lock:
+            return list(self._runs)
+
+
+def make_event(run_id: str, data: dict[str, object], pid: int) -> pb.RunEvent:
+    event = pb.RunEvent(
+        run_id=run_id,
+        type=pb.EventType.Value(str(data["type"])),
+        time=float(data.get("time") or time.time()),  # type: ignore[arg-type]
+        step=str(data.get("step") or ""),
+        message=str(data.get("message") or ""),
+        error=str(data.get("error") or ""),
+        traceback=str(data.get("traceback") or ""),
+        pid=pid,
+        level=str(data.get("level") or ""),
+    )
+    for key, text in dict(data.get("metadata") or {}).items():  # type: ignore[call-overload]
+        event.metadata.add(key=str(key), text=str(text))
+    return event
+
+
+def log_event(location: str, event: pb.RunEvent) -> None:
+    """Print the event on our own output, in the form code-location users know."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.time))
+    sys.stderr.write(
+        "{} - {} - {} - {} - {} - {} - {}\n".format(
+            stamp,
+            location,
+            event.run_id,
+            event.pid,
+            event.step or "-",
+            pb.EventType.Name(event.type),
+            event.message + (": " + event.error if event.error else ""),
+        )
+    )
+    sys.stderr.flush()
+
+
+def materialize(
+    request: pb.MaterializeRequest,
+    target: CodeTarget,
+    location: str,
+    values_dir: str,
+    registry: RunRegistry,
+) -> Iterator[pb.RunEvent]:
+    """Run the selection in a worker and yield its events as they come."""
+    run_id = request.run_id or uuid.uuid4().hex
+    selection = list(request.selection)
+    pid = os.getpid()
+    read_fd, write_fd = os.pipe()
+    argv = [sys.executable, "-c", WORKER_BOOTSTRAP, "--run-id", run_id]
+    argv += ["--values-dir", request.values_dir or values_dir, "--events-fd", str(write_fd)]
+    argv += ["--parent-pid", str(pid)]
+    for flag, value in (
+        ("--module-name", target.module_name),
+        ("--python-file", target.python_file),
+        ("--working-directory", target.working_directory),
+        ("--attribute", target.attribute),
+    ):
+        if value:
+            argv += [flag, value]
+    for key in selection:
+        argv += ["--selection", key]
+    if request.upstream:
+        argv.append("--upstream")
+    start = pb.RunEvent(
+        run_id=run_id,
+        type=pb.RUN_START,
+        time=time.time(),
+        pid=pid,
+        message="Started execution of run for " + ", ".join(selection),
+    )
+    log_event(location, start)
+    yield start
+    try:
+        worker = subprocess.Popen(
+            argv, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    except OSError as exc:
+        os.close(read_fd)
+        failure = pb.RunEvent(
+            run_id=run_id,
+            type=pb.RUN_FAILURE,
+            time=time.time(),
+            pid=pid,
+            message="could not start the run worker",
+            error=str(exc),
+        )
+        log_event(location, failure)
+        yield failure
+        return
+    finally:
+        os.close(write_fd)
+    run = Run(run_id, worker)
+    registry.add(run)
+    open_step = ""
+    finished = False
+    try:
+        with os.fdopen(read_fd, "r") as events:
+            for line in events:
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    continue
+                event = make_event(run_id, data, worker.pid)
+                if data["type"] == "STEP_START":
+                    open_step = event.step
+                elif data["type"] in ("STEP_SUCCESS", "STEP_FAILURE"):
+                    open_step = ""
+                finished = finished or data["type"] in TERMINAL
+                log_event(location, event)
+                yield event
+        code = worker.wait()
+        for event in _ending(run, run_id, open_step, finished, code):
+            log_event(location, event)
+            yield event
+    finally:
+        if worker.poll() is None:
+            # The caller went away (a cancelled stream): the run goes with it.
+            run.cancel()
+        registry.remove(run_id)
+
+
+def _ending(
+    run: Run, run_id: str, open_step: str, finished: bool, code: int
+) -> Iterator[pb.RunEvent]:
+    """The events a worker could not write itself: cancellation, or a death."""
+    now = time.time()
+    pid = run.worker.pid
+    if run.canceled:
+        yield pb.RunEvent(
+            run_id=run_id,
+            type=pb.RUN_CANCELED,
+            time=now,
+            pid=pid,
+            message=f"Run canceled; its worker was stopped ({describe_exit(code)})",
+        )
+        return
+    if finished:
+        return
+    reason = f"the run worker died: {describe_exit(code)}"
+    if open_step:
+        yield pb.RunEvent(
+            run_id=run_id,
+            type=pb.STEP_FAILURE,
+            time=now,
+            pid=pid,
+            step=open_step,
+            message=f"Execution of step {open_step} failed",
+            error=reason,
+        )
+    yield pb.RunEvent(
+        run_id=run_id,
+        type=pb.RUN_FAILURE,
+        time=now,
+        pid=pid,
+        message="Execution of run failed",
+        error=reason,
+    )

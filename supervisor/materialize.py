@@ -1,0 +1,164 @@
+"""Materialize through the supervisor: find the location of the assets, run them in its code
+server, keep every event in the run store, and end every run with a final status."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import grpc
+
+from supervisor._proto import codeserver_pb2 as pb
+from supervisor._proto import codeserver_pb2_grpc
+from supervisor.errors import CodeServerError, SupervisorError
+from supervisor.runs import RunStore
+
+if TYPE_CHECKING:
+    from supervisor.daemon import Location, Supervisor
+
+FINAL = {pb.RUN_SUCCESS: "SUCCESS", pb.RUN_FAILURE: "FAILURE", pb.RUN_CANCELED: "CANCELED"}
+
+
+async def stream_run(
+    location: Location, channel: grpc.aio.Channel | None, request: pb.MaterializeRequest
+) -> AsyncIterator[pb.RunEvent]:
+    """Call Materialize on a location's code server; CodeServerError if the call breaks."""
+    if channel is None:
+        raise CodeServerError(
+            location.name,
+            "Materialize",
+            location.address or "-",
+            f"no code server is serving ({location.state.value})",
+        )
+    call = codeserver_pb2_grpc.CodeServerStub(channel).Materialize(request)
+    try:
+        async for event in call:
+            yield event
+    except grpc.RpcError as exc:
+        code = exc.code() if hasattr(exc, "code") else None
+        raise CodeServerError(
+            location.name,
+            "Materialize",
+            location.address,
+            f"{code.name if code else 'error'}: {exc.details()}",
+        ) from None
+
+
+async def resolve(
+    supervisor: Supervisor, assets: list[str], location_name: str, all_: bool
+) -> tuple[Location, list[str]]:
+    """Find the one location that holds ASSETS; SupervisorError says why not."""
+    if location_name:
+        candidates = [supervisor.select([location_name])[0]]
+    else:
+        candidates = list(supervisor.locations.values())
+    holdings: dict[str, list[str]] = {}
+    for location in candidates:
+        try:
+            reply = await location.definitions()
+        except SupervisorError:
+            continue
+        holdings[location.name] = [a.key for a in reply.assets]
+    if all_:
+        if len(candidates) != 1:
+            raise SupervisorError("--all needs -l LOCATION (which location's assets?)")
+        if candidates[0].name not in holdings:
+            raise SupervisorError(f"location {candidates[0].name!r} is not serving")
+        return candidates[0], holdings[candidates[0].name]
+    if not assets:
+        raise SupervisorError("name the assets to materialize, or give --all with -l")
+    owners: dict[str, list[str]] = {}
+    for key in assets:
+        owners[key] = [name for name, keys in holdings.items() if key in keys]
+    unknown = [key for key, where in owners.items() if not where]
+    if unknown:
+        known = ", ".join(f"{n}.{k}" for n, keys in holdings.items() for k in keys) or "none"
+        raise SupervisorError(
+            f"unknown asset {', '.join(repr(k) for k in unknown)}; known: {known}"
+        )
+    several = {key: where for key, where in owners.items() if len(where) > 1}
+    if several:
+        key, where = next(iter(several.items()))
+        raise SupervisorError(
+            f"asset {key!r} is in several locations ({', '.join(where)}); pick one with -l"
+        )
+    names = {where[0] for where in owners.values()}
+    if len(names) > 1:
+        raise SupervisorError(
+            f"the assets are in different locations ({', '.join(sorted(names))});"
+            " materialize each location's assets separately"
+        )
+    return supervisor.locations[names.pop()], list(dict.fromkeys(assets))
+
+
+async def run(
+    supervisor: Supervisor,
+    store: RunStore,
+    location: Location,
+    selection: list[str],
+    upstream: bool,
+) -> AsyncIterator[pb.RunEvent]:
+    """Run SELECTION in LOCATION, recording each event; yields the events."""
+    run_id = uuid.uuid4().hex
+    store.create_run(location.name, selection, run_id)
+    values_dir = (
+        ""
+        if location.spec.is_remote
+        else str(supervisor.workspace.state_dir / "values" / location.name)
+    )
+    request = pb.MaterializeRequest(
+        run_id=run_id, selection=selection, upstream=upstream, values_dir=values_dir
+    )
+    ended = False
+    try:
+        async for event in stream_run(location, location.channel, request):
+            record(store, event)
+            ended = ended or event.type in FINAL
+            yield event
+        if not ended:
+            raise CodeServerError(
+                location.name, "Materialize", location.address, "the stream ended early"
+            )
+    except CodeServerError as exc:
+        reason = f"the code server of location {location.name!r} went away during the run"
+        event = pb.RunEvent(
+            run_id=run_id,
+            type=pb.RUN_FAILURE,
+            time=time.time(),
+            message="Execution of run failed",
+            error=f"{reason}: {exc.reason}",
+        )
+        record(store, event)
+        yield event
+    except BaseException:
+        # The caller hung up (Ctrl-C) or the supervisor is stopping: the code server
+        # cancels the run when our call to it ends; the record says so.
+        if not ended:
+            record(
+                store,
+                pb.RunEvent(
+                    run_id=run_id,
+                    type=pb.RUN_CANCELED,
+                    time=time.time(),
+                    message="Run canceled: the caller went away",
+                ),
+            )
+        raise
+
+
+def record(store: RunStore, event: pb.RunEvent) -> None:
+    """Keep one event; a final one also closes the run with its status."""
+    store.add_event(
+        event.run_id,
+        pb.EventType.Name(event.type),
+        step=event.step,
+        message=event.message,
+        time=event.time,
+        metadata={m.key: m.text for m in event.metadata},
+        error=event.error,
+        traceback=event.traceback,
+    )
+    if event.type in FINAL:
+        store.finish_run(event.run_id, FINAL[event.type], event.error or "")
