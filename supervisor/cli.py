@@ -8,6 +8,7 @@ import click
 
 from supervisor import __version__
 from supervisor.commands.api import api
+from supervisor.commands.check import check
 from supervisor.commands.control import down, logs, ls, reload, restart, start, status, stop
 from supervisor.commands.env import env
 from supervisor.commands.materialize import materialize
@@ -50,6 +51,7 @@ for command in (
     reload,
     logs,
     materialize,
+    check,
     runs,
     env,
     pythons,

@@ -118,6 +118,9 @@ class CodeServerClient:
         )
         return reply.found
 
+    def inspect(self, timeout: float | None = None) -> pb.InspectReply:
+        return self._call("Inspect", self._stub.Inspect, pb.InspectRequest(), timeout)
+
     def health(self, service: str = "", timeout: float | None = None) -> str:
         """Return the health status name ("SERVING", "NOT_SERVING", ...)."""
         reply = self._call(
@@ -163,3 +166,30 @@ def load_error_text(reply: pb.DefinitionsReply | pb.ServerInfo) -> str | None:
         return None
     error = reply.load_error
     return error.message + ("\n" + error.traceback if error.traceback else "")
+
+
+def facts_to_dict(reply: pb.InspectReply) -> dict[str, Any]:
+    """The facts of an Inspect reply as plain data, the shape `checks` works on."""
+    return {
+        "python": {
+            "version": reply.python_version,
+            "implementation": reply.implementation,
+            "executable": reply.executable,
+            "prefix": reply.prefix,
+            "base_prefix": reply.base_prefix,
+        },
+        "paths": dict(reply.paths),
+        "sys_path": list(reply.sys_path),
+        "environ": dict(reply.environ),
+        "markers": dict(reply.markers),
+        "distributions": [
+            {
+                "name": d.name,
+                "version": d.version,
+                "location": d.location,
+                "requires": list(d.requires),
+            }
+            for d in reply.distributions
+        ],
+        "runtime_path": reply.runtime_path,
+    }

@@ -17,20 +17,10 @@ from supervisor._proto_host import control_pb2_grpc
 from supervisor.client import CHANNEL_OPTIONS
 from supervisor.errors import SupervisorError
 from supervisor.states import State
-from supervisor.supervise import LocalLocation
+from supervisor.supervise import SETTLED, LocalLocation
 
 if TYPE_CHECKING:
     from supervisor.daemon import Location, Supervisor
-
-SETTLED = {
-    State.SERVING,
-    State.LOAD_ERROR,
-    State.BACKOFF,
-    State.FATAL,
-    State.STOPPED,
-    State.BUILD_FAILED,
-    State.UNREACHABLE,
-}
 
 
 def location_status(location: Location) -> pb.LocationStatus:

@@ -31,11 +31,19 @@ Location = LocalLocation | RemoteLocation
 class Supervisor:
     """All locations of one workspace, and the control service that commands them."""
 
-    def __init__(self, workspace: WorkspaceSpec, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        workspace: WorkspaceSpec,
+        console: Console | None = None,
+        socket_dir: Path | None = None,
+        record_state: bool = True,
+    ) -> None:
         self.workspace = workspace
         self.console = console or Console()
         self.locations: dict[str, Location] = {}
-        self.socket_dir = statefile.socket_dir(workspace.path)
+        self.socket_dir = socket_dir or statefile.socket_dir(workspace.path)
+        # `check` runs beside a possible `up`: it must not touch that one's state file.
+        self.record_state = record_state
         self.control_path = self.socket_dir / "control.sock"
         self.lock = statefile.WorkspaceLock(workspace.state_dir)
         self._stop = asyncio.Event()
@@ -70,6 +78,8 @@ class Supervisor:
                 await server.stop(0.5)
                 with contextlib.suppress(OSError):
                     self.control_path.unlink()
+                with contextlib.suppress(OSError):
+                    self.socket_dir.rmdir()  # only once it is empty
         finally:
             self._write_state(final=True)
             if hasattr(self, "store"):
@@ -179,6 +189,8 @@ class Supervisor:
         return results
 
     async def _switch(self, old: Location, spec: LocationSpec) -> None:
+        """Replace OLD by a location of the new SPEC: build and start the new one while the
+        old one serves, switch calls over once the new one settles, then drain the old."""
         if spec.is_remote or isinstance(old, RemoteLocation):
             await old.stop("changed in the workspace")
             self.add(spec)
@@ -186,14 +198,17 @@ class Supervisor:
         log = RotatingLog(log_file(self.workspace.state_dir, spec.name))
         successor = LocalLocation(spec, self.socket_dir, log, self.console, self._write_state)
         launchable = await self.prepare(successor)
-        await old.stop("changed in the workspace")
-        self.locations[spec.name] = successor
         if launchable is not None:
             successor.start(launchable)
+            await successor.settled(spec.startup_timeout + 5)
+        self.locations[spec.name] = successor
+        await old.stop("replaced by its new version after a reload")
 
     # -- the state file --------------------------------------------------------------------
 
     def _write_state(self, final: bool = False) -> None:
+        if not self.record_state:
+            return
         children = []
         if not final:
             for name, location in self.locations.items():

@@ -65,6 +65,7 @@ def code_server_flags(
     port: int | None = None,
     host: str | None = None,
     heartbeat_timeout: float | None = None,
+    drain_timeout: float | None = None,
 ) -> list[str]:
     """Return the code server's command-line flags for what is given."""
     options: Sequence[tuple[str, Any]] = (
@@ -77,6 +78,7 @@ def code_server_flags(
         ("--port", port),
         ("--host", host),
         ("--heartbeat-timeout", heartbeat_timeout),
+        ("--drain-timeout", drain_timeout),
     )
     flags: list[str] = []
     for flag, value in options:

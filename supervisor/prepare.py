@@ -58,6 +58,7 @@ def _target_flags(location: LocationSpec) -> dict[str, object]:
         "attribute": location.attribute,
         "location_name": location.name,
         "heartbeat_timeout": location.heartbeat_timeout,
+        "drain_timeout": location.drain_timeout,
     }
 
 

@@ -18,6 +18,7 @@ import subprocess
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -86,8 +87,10 @@ class CodeServerProcess:
         env: Mapping[str, str],
         cwd: str | None,
         on_output: OutputHandler,
+        socket_path: Path | None = None,
     ) -> None:
         self.location = location
+        self.socket_path = socket_path
         self.argv = argv
         self.token = uuid.uuid4().hex
         self.env = {**env, TOKEN_VARIABLE: self.token}
@@ -191,6 +194,10 @@ class CodeServerProcess:
             )
         code = self._transport.get_returncode()
         assert code is not None
+        if self.socket_path is not None:
+            # A killed server cannot remove its socket; a dead socket only misleads.
+            with contextlib.suppress(OSError):
+                self.socket_path.unlink()
         return code
 
     async def stop(self, timeout: float) -> int | None:

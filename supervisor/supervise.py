@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from supervisor._proto import codeserver_pb2 as pb
 from supervisor._proto import codeserver_pb2_grpc, health_pb2, health_pb2_grpc
 from supervisor.client import CHANNEL_OPTIONS
 from supervisor.errors import CodeServerError
+from supervisor.launch import Ready
 from supervisor.logs import Console, RotatingLog
 from supervisor.process import CodeServerProcess
 from supervisor.restart import Decision, RestartTracker
@@ -28,6 +30,20 @@ from supervisor.workspace import LocationSpec
 # How often a live server gets a Heartbeat, as a share of its heartbeat timeout.
 HEARTBEATS_PER_TIMEOUT = 3
 MEMORY_CHECK_SECONDS = 0.5
+# A draining server ends its own runs at drain_timeout; this is its time to exit after that.
+DRAIN_MARGIN_SECONDS = 5.0
+HANDOVER = "handover"
+SETTLED = frozenset(
+    {
+        State.SERVING,
+        State.LOAD_ERROR,
+        State.BACKOFF,
+        State.FATAL,
+        State.STOPPED,
+        State.BUILD_FAILED,
+        State.UNREACHABLE,
+    }
+)
 MIB = 1024 * 1024
 
 
@@ -68,7 +84,9 @@ class LocalLocation:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._wanted = False
-        self._serial = 0
+        self._handover_asked = asyncio.Event()
+        self._handover: asyncio.Future[None] | None = None
+        self._draining: set[asyncio.Task[None]] = set()
         self.machine.add_listener(self._report)
 
     # -- what others ask -------------------------------------------------------------------
@@ -112,9 +130,26 @@ class LocalLocation:
             self.move(State.STOPPED, reason)
 
     async def restart(self) -> None:
-        await self.stop("restart requested")
+        """Start a new server, switch calls to it once it serves, then drain the old one.
+
+        Only a location that is up can hand over; any other restarts from scratch.
+        """
         self.reset()
-        self.start()
+        running = self._task is not None and not self._task.done()
+        if not running or self.state not in (State.SERVING, State.LOAD_ERROR, State.UNHEALTHY):
+            await self.stop("restart requested")
+            self.reset()
+            self.start()
+            return
+        self._handover = asyncio.get_running_loop().create_future()
+        self._handover_asked.set()
+        await self._handover
+
+    async def settled(self, timeout: float) -> None:
+        """Wait until the location is in a state that is not on its way elsewhere."""
+        deadline = time.monotonic() + timeout
+        while self.state not in SETTLED and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     def reset(self) -> None:
         """A person asked for a (re)start: forget the back-off and the last error."""
@@ -138,44 +173,72 @@ class LocalLocation:
     # -- the supervision loop --------------------------------------------------------------
 
     async def _supervise(self) -> None:
+        pending: tuple[CodeServerProcess, Ready] | None = None
         try:
             while self._wanted:
-                self.move(State.STARTING, "starting")
-                failure = await self._run_once()
-                if failure is None:  # a stop was asked for
+                if pending is None:
+                    self.move(State.STARTING, "starting")
+                    started = await self._spawn()
+                    if started is None:  # a stop was asked for
+                        break
+                    if isinstance(started, str):
+                        decision = self.tracker.on_exit(time.monotonic(), True)
+                        if not await self._follow(decision, started, True):
+                            break
+                        continue
+                    pending = started
+                outcome = await self._serve(*pending)
+                if outcome is None:
                     break
-                failed, reason = failure
+                if outcome == HANDOVER:
+                    pending = await self._hand_over(pending)
+                    continue
+                pending = None
+                failed, reason = outcome
                 decision = self.tracker.on_exit(time.monotonic(), failed)
                 if not await self._follow(decision, reason, failed):
                     break
         finally:
             await self._shutdown_process()
+            if self._draining:
+                await asyncio.gather(*self._draining, return_exceptions=True)
 
-    async def _run_once(self) -> tuple[bool, str] | None:
-        """Start one process and watch it; return (failed, why) when it ends, None on stop."""
+    async def _spawn(self) -> tuple[CodeServerProcess, Ready] | str | None:
+        """Start a process; return it when ready, why it failed, or None on a stop request."""
         assert self.launchable is not None
-        self._serial += 1
-        socket = self.socket_dir / f"{_short(self.name)}-{self._serial}.sock"
+        socket = self.socket_dir / f"{_short(self.name)}-{uuid.uuid4().hex[:6]}.sock"
         argv = [*self.launchable.argv, "--socket", str(socket)]
-        self.process = process = CodeServerProcess(
-            self.name, argv, self.launchable.env, self.launchable.cwd, self._output
+        process = CodeServerProcess(
+            self.name, argv, self.launchable.env, self.launchable.cwd, self._output, socket
         )
         self.tracker.on_started(time.monotonic())
         start = asyncio.create_task(process.start(self.spec.startup_timeout))
         wake = asyncio.create_task(self._wake.wait())
         await asyncio.wait({start, wake}, return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
         if not start.done():
             start.cancel()
             with contextlib.suppress(asyncio.CancelledError, CodeServerError):
                 await start
+            if process.started and process.returncode is None:
+                await process.stop(self.spec.drain_timeout)
             return None
-        wake.cancel()
         try:
-            ready = start.result()
+            return process, start.result()
         except CodeServerError as exc:
-            return True, exc.reason
+            return exc.reason
+
+    async def _serve(
+        self, process: CodeServerProcess, ready: Ready
+    ) -> tuple[bool, str] | str | None:
+        """Route calls to PROCESS and watch it: (failed, why) at its end, HANDOVER, or None."""
+        if self.process is not process or self._channel is None:
+            await self._close_channel()
+            self._channel = grpc.aio.insecure_channel(
+                "unix:" + ready.address.removeprefix("unix:"), options=CHANNEL_OPTIONS
+            )
+        self.process = process
         self.on_change()
-        self._channel = grpc.aio.insecure_channel("unix:" + str(socket), options=CHANNEL_OPTIONS)
         self.load_error = ready.load_error
         if ready.load_error:
             self.move(State.LOAD_ERROR, ready.load_error.splitlines()[0], error=True)
@@ -183,17 +246,53 @@ class LocalLocation:
             self.move(State.SERVING, f"ready in {ready.ready_seconds:.2f}s (pid {ready.pid})")
         return await self._watch(process)
 
-    async def _watch(self, process: CodeServerProcess) -> tuple[bool, str] | None:
+    async def _hand_over(
+        self, current: tuple[CodeServerProcess, Ready]
+    ) -> tuple[CodeServerProcess, Ready]:
+        """Start a successor while CURRENT serves; once it is ready, drain CURRENT."""
+        self._handover_asked.clear()
+        old_process, old_channel = current[0], self._channel
+        started = await self._spawn()
+        handover, self._handover = self._handover, None
+        if not isinstance(started, tuple):
+            why = started or "stop requested"
+            self.console.line(self.name, f"restart failed, the old server goes on: {why}")
+            if handover is not None and not handover.done():
+                handover.set_result(None)
+            return current
+        self.console.line(
+            self.name, f"restarted: pid {started[1].pid} serves, pid {old_process.pid} drains"
+        )
+        self._channel = None  # _serve opens the successor's; the drain closes the old one
+        task = asyncio.create_task(self._drain(old_process, old_channel))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+        if handover is not None and not handover.done():
+            handover.set_result(None)
+        return started
+
+    async def _drain(self, process: CodeServerProcess, channel: grpc.aio.Channel | None) -> None:
+        """Let the old server finish what it has in flight, then end it."""
+        await process.stop(self.spec.drain_timeout + DRAIN_MARGIN_SECONDS)
+        if channel is not None:
+            await channel.close()
+
+    async def _watch(self, process: CodeServerProcess) -> tuple[bool, str] | str | None:
         exit_task = asyncio.create_task(process.wait())
         health_task = asyncio.create_task(self._check_health(process))
         wake_task = asyncio.create_task(self._wake.wait())
-        helpers = [asyncio.create_task(self._send_heartbeats())]
+        handover_task = asyncio.create_task(self._handover_asked.wait())
+        helpers = []
+        if self.spec.health.interval * HEARTBEATS_PER_TIMEOUT > self.spec.heartbeat_timeout:
+            # Health checks count as heartbeats; only checks too rare for that need these.
+            helpers.append(asyncio.create_task(self._send_heartbeats()))
         try:
             done, _ = await asyncio.wait(
-                {exit_task, health_task, wake_task}, return_when=asyncio.FIRST_COMPLETED
+                {exit_task, health_task, wake_task, handover_task},
+                return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
-            for task in (health_task, wake_task, *helpers):
+            for task in (health_task, wake_task, handover_task, *helpers):
                 task.cancel()
         if exit_task in done:
             code = exit_task.result()
@@ -203,6 +302,8 @@ class LocalLocation:
             await process.kill()
             return True, reason
         exit_task.cancel()
+        if handover_task in done and self._wanted:
+            return HANDOVER
         return None
 
     async def _follow(self, decision: Decision, reason: str, failed: bool) -> bool:
@@ -217,17 +318,17 @@ class LocalLocation:
         if decision.action == "fatal":
             self.move(State.FATAL, f"{reason}; {decision.reason}", error=True)
         else:
-            self.move(
-                State.STOPPED, f"{reason}; {decision.reason}", error=decision.action != "stop"
-            )
+            self.move(State.STOPPED, f"{reason}; {decision.reason}", error=failed)
         return False
 
     async def _shutdown_process(self) -> None:
         process, self.process = self.process, None
         if process is not None and process.started and process.returncode is None:
             self.move(State.STOPPING, getattr(self, "_stop_reason", "stopping"))
-            await process.stop(self.spec.drain_timeout)
+            await process.stop(self.spec.drain_timeout + DRAIN_MARGIN_SECONDS)
         await self._close_channel()
+        if self._handover is not None and not self._handover.done():
+            self._handover.set_result(None)
         if self.state not in (State.STOPPED, State.FATAL):
             self.move(State.STOPPED, getattr(self, "_stop_reason", "stopped"))
         self.on_change()

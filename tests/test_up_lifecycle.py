@@ -193,7 +193,7 @@ def test_restart_stop_start(running) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "new: SERVING"
     assert up.status()["new"]["pid"] not in (None, before)
-    assert pid_gone(before)
+    wait_for(lambda: pid_gone(before), 15, f"the old server {before} to drain and exit")
     assert cli("stop", "new", "-w", str(up.workspace_file)).stdout.strip() == "new: STOPPED"
     assert up.status()["new"]["pid"] is None
     assert cli("start", "new", "-w", str(up.workspace_file)).stdout.strip() == "new: SERVING"

@@ -49,6 +49,11 @@ class CodeServerStub(object):
                 request_serializer=supervisor_dot___proto_dot_codeserver__pb2.CancelRunRequest.SerializeToString,
                 response_deserializer=supervisor_dot___proto_dot_codeserver__pb2.CancelRunReply.FromString,
                 )
+        self.Inspect = channel.unary_unary(
+                '/supervisor.codeserver.v1.CodeServer/Inspect',
+                request_serializer=supervisor_dot___proto_dot_codeserver__pb2.InspectRequest.SerializeToString,
+                response_deserializer=supervisor_dot___proto_dot_codeserver__pb2.InspectReply.FromString,
+                )
 
 
 class CodeServerServicer(object):
@@ -98,6 +103,13 @@ class CodeServerServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Inspect(self, request, context):
+        """Facts about the environment, gathered by the location's own interpreter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CodeServerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -135,6 +147,11 @@ def add_CodeServerServicer_to_server(servicer, server):
                     servicer.CancelRun,
                     request_deserializer=supervisor_dot___proto_dot_codeserver__pb2.CancelRunRequest.FromString,
                     response_serializer=supervisor_dot___proto_dot_codeserver__pb2.CancelRunReply.SerializeToString,
+            ),
+            'Inspect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Inspect,
+                    request_deserializer=supervisor_dot___proto_dot_codeserver__pb2.InspectRequest.FromString,
+                    response_serializer=supervisor_dot___proto_dot_codeserver__pb2.InspectReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -262,5 +279,22 @@ class CodeServer(object):
         return grpc.experimental.unary_unary(request, target, '/supervisor.codeserver.v1.CodeServer/CancelRun',
             supervisor_dot___proto_dot_codeserver__pb2.CancelRunRequest.SerializeToString,
             supervisor_dot___proto_dot_codeserver__pb2.CancelRunReply.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Inspect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/supervisor.codeserver.v1.CodeServer/Inspect',
+            supervisor_dot___proto_dot_codeserver__pb2.InspectRequest.SerializeToString,
+            supervisor_dot___proto_dot_codeserver__pb2.InspectReply.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

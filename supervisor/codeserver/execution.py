@@ -46,10 +46,15 @@ class Run:
         self.run_id = run_id
         self.worker = worker
         self.canceled = False
+        self.failure = ""  # set when the run is ended as a failure, not a cancellation
 
-    def cancel(self) -> None:
-        """Stop the worker's whole group: SIGTERM, then SIGKILL after a grace period."""
+    def cancel(self, failure: str = "") -> None:
+        """Stop the worker's whole group: SIGTERM, then SIGKILL after a grace period.
+
+        With FAILURE, the run is recorded as failed for that reason (a drain deadline).
+        """
         self.canceled = True
+        self.failure = self.failure or failure
         _signal_group(self.worker.pid, signal.SIGTERM)
         try:
             self.worker.wait(CANCEL_GRACE_SECONDS)
@@ -77,13 +82,21 @@ class RunRegistry:
         with self._lock:
             self._runs.pop(run_id, None)
 
-    def cancel(self, run_id: str) -> bool:
+    def cancel(self, run_id: str, failure: str = "") -> bool:
         with self._lock:
             run = self._runs.get(run_id)
         if run is None:
             return False
-        run.cancel()
+        run.cancel(failure)
         return True
+
+    def cancel_all(self, failure: str) -> int:
+        """End every run in progress as failed for FAILURE; return how many there were."""
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.cancel(failure)
+        return len(runs)
 
     def active(self) -> list[str]:
         with self._lock:
@@ -215,6 +228,16 @@ def _ending(
     """The events a worker could not write itself: cancellation, or a death."""
     now = time.time()
     pid = run.worker.pid
+    if run.canceled and run.failure:
+        yield pb.RunEvent(
+            run_id=run_id,
+            type=pb.RUN_FAILURE,
+            time=now,
+            pid=pid,
+            message="Execution of run failed",
+            error=run.failure,
+        )
+        return
     if run.canceled:
         yield pb.RunEvent(
             run_id=run_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 import grpc
 
@@ -23,6 +23,8 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
     def __init__(self) -> None:
         self._statuses: dict[str, int] = {}
         self._changed = threading.Condition()
+        # A health check is a sign of life from whoever watches us, like a Heartbeat.
+        self.on_check: Callable[[], None] | None = None
 
     def set(self, service: str, status: int) -> None:
         """Set one service's status and wake every watcher."""
@@ -38,6 +40,8 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
             self._changed.notify_all()
 
     def Check(self, request, context):
+        if self.on_check is not None:
+            self.on_check()
         with self._changed:
             status = self._statuses.get(request.service)
         if status is None:

@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--values-dir", help="where asset values are stored (default ./.supervisor/values/NAME)"
     )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="on stop, how long runs in progress may go on before they are ended (default 30)",
+    )
     parser.add_argument("--ready-fd", type=int, help="write readiness here (supervised)")
     parser.add_argument("--parent-pid", type=int, help="stop when this process is gone")
     parser.add_argument("--max-workers", type=int, default=32, help=argparse.SUPPRESS)
@@ -120,6 +126,7 @@ class CodeServer:
         self.exit_code = EXIT_OK
         self.health = health.HealthServicer()
         self.watchdog: lifeline.HeartbeatWatchdog | None = None
+        self.servicer: CodeServerServicer | None = None
 
     def request_stop(self, reason: str, exit_code: int = EXIT_OK) -> None:
         if not self.stop_requested.is_set():
@@ -166,6 +173,7 @@ class CodeServer:
             self.watchdog = lifeline.HeartbeatWatchdog(
                 self.args.heartbeat_timeout, self.request_stop, parent
             )
+            self.health.on_check = self.watchdog.beat
         servicer = CodeServerServicer(
             self.location_name,
             supervisor.__version__,
@@ -176,6 +184,7 @@ class CodeServer:
             self.target,
             values_dir,
         )
+        self.servicer = servicer
         codeserver_pb2_grpc.add_CodeServerServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         try:
@@ -213,6 +222,7 @@ class CodeServer:
         if self.watchdog is not None:
             self.watchdog.stop()
         self.health.set_all(health.NOT_SERVING)
+        self._drain()
         # Whatever user code does in a worker thread, the process ends soon.
         killer = threading.Timer(STOP_GRACE_SECONDS + 2.0, os._exit, (self.exit_code,))
         killer.daemon = True
@@ -222,6 +232,24 @@ class CodeServer:
             with contextlib.suppress(OSError):
                 os.unlink(address[len("unix:") :])
         return self.exit_code
+
+    def _drain(self) -> None:
+        """Let runs in progress finish, up to the drain deadline; end the rest as failed."""
+        runs = self.servicer.runs if self.servicer else None
+        if runs is None or not runs.active():
+            return
+        timeout = self.args.drain_timeout
+        log.info("Draining %d runs for up to %gs", len(runs.active()), timeout)
+        deadline = time.monotonic() + timeout
+        while runs.active() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ended = runs.cancel_all(
+            f"the code server was stopped and its drain deadline of {timeout:g}s passed"
+        )
+        if ended:
+            log.info("Ended %d runs at the drain deadline", ended)
+        while runs.active() and time.monotonic() < deadline + 5:
+            time.sleep(0.05)  # their streams report the failure before the server goes
 
     def _fail(self, message: str) -> int:
         log.error("%s", message)

@@ -90,3 +90,8 @@ class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
 
     def CancelRun(self, request, context):
         return pb.CancelRunReply(found=self.runs.cancel(request.run_id))
+
+    def Inspect(self, request, context):
+        from supervisor.codeserver.facts import inspect_environment
+
+        return inspect_environment()
