@@ -18,11 +18,16 @@ import time
 import uuid
 from typing import Iterator
 
+import supervisor
 from supervisor._proto import codeserver_pb2 as pb
 from supervisor.codeserver.loader import CodeTarget
 
+# argv[1] is the folder our runtime was imported from: already on sys.path in a built
+# environment, and put first for a user's interpreter, where only a private copy has it.
 WORKER_BOOTSTRAP = (
-    "import sys; del sys.path[0]; from supervisor.codeserver.worker import main; sys.exit(main())"
+    "import sys; runtime = sys.argv.pop(1); del sys.path[0]\n"
+    "if runtime not in sys.path: sys.path.insert(0, runtime)\n"
+    "from supervisor.codeserver.worker import main; sys.exit(main())"
 )
 TERMINAL = ("RUN_SUCCESS", "RUN_FAILURE", "RUN_CANCELED")
 CANCEL_GRACE_SECONDS = 2.0
@@ -149,7 +154,8 @@ def materialize(
     selection = list(request.selection)
     pid = os.getpid()
     read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-c", WORKER_BOOTSTRAP, "--run-id", run_id]
+    runtime = os.path.dirname(os.path.dirname(os.path.abspath(supervisor.__file__)))
+    argv = [sys.executable, "-c", WORKER_BOOTSTRAP, runtime, "--run-id", run_id]
     argv += ["--values-dir", request.values_dir or values_dir, "--events-fd", str(write_fd)]
     argv += ["--parent-pid", str(pid)]
     for flag, value in (
