@@ -109,7 +109,7 @@ def _verdict(problems: list[str], passed: str) -> Verdict:
 
 
 def _plural(count: int, noun: str) -> str:
-    """ "1 asset", "3 assets": NOUN comes in the plural, as the counts' keys do."""
+    """COUNT NOUN, NOUN given in the plural as the counts' keys are: "1 asset", "3 assets"."""
     return f"{count} {noun.removesuffix('s') if count == 1 else noun}"
 
 
@@ -218,7 +218,9 @@ def _requirements(spec: LocationSpec, facts: Facts) -> Verdict:
             continue
         dist, wanted = dists.get(canonicalize_name(req.name)), str(req.specifier)
         if dist is None:
-            problems.append(f"{req.name}: not installed" + (f" (wanted {wanted})" * bool(wanted)))
+            problems.append(
+                f"{req.name}: not installed" + (f" (wanted {wanted})" if wanted else "")
+            )
         elif not _satisfies(req.specifier, dist["version"]):
             problems.append(f"{req.name}: installed {dist['version']} does not satisfy {wanted}")
         else:
@@ -273,22 +275,28 @@ def _in_site_dir(path: str) -> bool:
     return bool(SITE_DIRS & set(os.path.normpath(path).split(os.sep)))
 
 
+def _stdlib(facts: Facts) -> tuple[list[str], list[str]]:
+    """The base interpreter's stdlib folders, and its entries to match exactly: the zip, which
+    lies outside them ("python3.13t" -> "python313t.zip"), and lib-dynload, for clarity."""
+    py, paths = facts["python"], facts.get("paths") or {}
+    folders = [p for p in (paths.get("stdlib"), paths.get("platstdlib")) if p]
+    major, minor = py["version"].split(".")[:2]
+    exact = [os.path.join(py["base_prefix"], "lib", f"python{major}{minor}.zip")]
+    for folder in folders:
+        name = os.path.basename(os.path.normpath(folder)).replace(".", "") + ".zip"
+        exact += [os.path.join(os.path.dirname(folder), name), os.path.join(folder, "lib-dynload")]
+    return folders, exact
+
+
 def _sys_path_ok(entry: str, facts: Facts, allowed: Sequence[str]) -> bool:
     """Whether ENTRY is of this environment, the base stdlib (not its site-packages!), or one
     of ALLOWED exactly: a folder of the location's code, never a site-packages of others."""
-    py, paths = facts["python"], facts.get("paths") or {}
-    folders = [p for p in (paths.get("stdlib"), paths.get("platstdlib")) if p]
-    major, minor = Version(py["version"]).release[:2]
-    exact = [os.path.join(py["base_prefix"], "lib", f"python{major}{minor}.zip")]
-    for folder in folders:  # "python3.13t" -> "python313t.zip" beside it; lib-dynload inside
-        name = os.path.basename(os.path.normpath(folder)).replace(".", "") + ".zip"
-        exact += [os.path.join(os.path.dirname(folder), name), os.path.join(folder, "lib-dynload")]
-    if not _in_site_dir(entry):
-        exact += allowed
-    return (
-        _relative(entry, py["prefix"]) is not None
-        or any(_relative(entry, e) == "." for e in exact)
-        or (not _in_site_dir(entry) and any(_relative(entry, f) is not None for f in folders))
+    ours = _relative(entry, facts["python"]["prefix"]) is not None
+    if ours or _in_site_dir(entry):  # the base's own site-packages, another environment's
+        return ours
+    folders, exact = _stdlib(facts)
+    return any(_relative(entry, e) == "." for e in [*exact, *allowed]) or any(
+        _relative(entry, f) is not None for f in folders
     )
 
 
