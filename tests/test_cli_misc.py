@@ -1,0 +1,52 @@
+"""`supervisor pythons` and `supervisor env list|gc|path` through the real console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+from tests.helpers import EXAMPLES
+from tests.uphelp import SUPERVISOR
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SUPERVISOR, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_pythons_lists_what_was_found() -> None:
+    out = cli("pythons", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert {"path", "version", "implementation", "source"} <= set(rows[0])
+    versions = {row["version"]: row for row in rows}
+    assert versions["3.8.18"]["source"] == "pyenv" and versions["3.8.18"]["can_host"]
+    assert not versions["3.7.16"]["can_host"]
+    table = cli("pythons").stdout
+    assert "3.13.0" in table and "pyenv" in table
+
+
+def test_env_list_path_and_gc(tmp_path: Path) -> None:
+    envs = tmp_path / "envs"
+    workspace = tmp_path / "workspace.yaml"
+    body = textwrap.dedent(f"""
+        envs_dir: {envs}
+        load_from:
+          - python_file: {{relative_path: {EXAMPLES / "empty_location.py"}, location_name: one,
+                           python: "3.13", requirements: [REQ]}}
+    """)
+    workspace.write_text(body.replace("REQ", '"six==1.16.0"'))
+    assert cli("env", "build", "-w", str(workspace)).returncode == 0
+    first = Path(cli("env", "path", "one", "-w", str(workspace)).stdout.strip())
+    assert (first / "manifest.json").is_file()
+    (row,) = json.loads(cli("env", "list", "--json", "-w", str(workspace)).stdout)
+    assert row["locations"] == ["one"] and row["path"] == str(first)
+    assert row["python"] == "3.13.0" and row["size_bytes"] > 0 and row["last_used"]
+    workspace.write_text(body.replace("REQ", '"six==1.17.0"'))
+    missing = cli("env", "path", "one", "-w", str(workspace))
+    assert missing.returncode == 2 and "run: supervisor env build one" in missing.stderr
+    dry = cli("env", "gc", "--dry-run", "-w", str(workspace))
+    assert f"would remove {first}" in dry.stdout and first.exists()
+    gone = cli("env", "gc", "-w", str(workspace))
+    assert f"removed {first}" in gone.stdout and not first.exists()
