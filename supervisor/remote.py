@@ -15,10 +15,11 @@ from collections.abc import Callable
 import grpc
 
 from supervisor._proto import codeserver_pb2 as pb
-from supervisor._proto import codeserver_pb2_grpc, health_pb2, health_pb2_grpc
+from supervisor._proto import codeserver_pb2_grpc
 from supervisor.client import CHANNEL_OPTIONS
 from supervisor.errors import CodeServerError
 from supervisor.logs import Console
+from supervisor.probes import health_problem
 from supervisor.states import State, StateMachine, Transition
 from supervisor.workspace import LocationSpec
 
@@ -105,13 +106,13 @@ class RemoteLocation:
     async def _watch(self) -> None:
         health = self.spec.health
         while True:
-            problem = await self._probe(health.timeout)
+            problem = await health_problem(self._channel, health.timeout)
             if problem is None:
                 if self.state not in (State.SERVING, State.LOAD_ERROR):
                     await self._refresh()
             else:
                 self.pid = None
-                self.move(State.UNREACHABLE, problem, error=True)
+                self.move(State.UNREACHABLE, f"{self.address}: {problem}", error=True)
             await asyncio.sleep(health.interval)
 
     async def _refresh(self) -> None:
@@ -138,19 +139,6 @@ class RemoteLocation:
         else:
             self.load_error = None
             self.move(State.SERVING, f"answering at {self.address} (pid {info.pid})")
-
-    async def _probe(self, timeout: float) -> str | None:
-        assert self._channel is not None
-        stub = health_pb2_grpc.HealthStub(self._channel)
-        try:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
-        except grpc.RpcError as exc:
-            return f"{self.address}: {exc.details()}"
-        if reply.status != health_pb2.HealthCheckResponse.SERVING:
-            return (
-                f"{self.address}: {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
-            )
-        return None
 
     def _report(self, transition: Transition) -> None:
         self.console.line(self.name, f"[{transition.to_state.value}] {transition.reason}")

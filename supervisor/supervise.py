@@ -17,11 +17,12 @@ from pathlib import Path
 import grpc
 
 from supervisor._proto import codeserver_pb2 as pb
-from supervisor._proto import codeserver_pb2_grpc, health_pb2, health_pb2_grpc
+from supervisor._proto import codeserver_pb2_grpc
 from supervisor.client import CHANNEL_OPTIONS
 from supervisor.errors import CodeServerError
 from supervisor.launch import Ready
 from supervisor.logs import Console, RotatingLog
+from supervisor.probes import health_problem, send_heartbeats
 from supervisor.process import CodeServerProcess
 from supervisor.restart import Decision, RestartTracker
 from supervisor.states import State, StateMachine, Transition, describe_exit
@@ -263,7 +264,11 @@ class LocalLocation:
         self.console.line(
             self.name, f"restarted: pid {started[1].pid} serves, pid {old_process.pid} drains"
         )
-        self._channel = None  # _serve opens the successor's; the drain closes the old one
+        # Switched in one step, with no await between: no call ever finds no channel.
+        self._channel = grpc.aio.insecure_channel(
+            "unix:" + started[1].address.removeprefix("unix:"), options=CHANNEL_OPTIONS
+        )
+        self.process = started[0]
         task = asyncio.create_task(self._drain(old_process, old_channel))
         self._draining.add(task)
         task.add_done_callback(self._draining.discard)
@@ -285,7 +290,8 @@ class LocalLocation:
         helpers = []
         if self.spec.health.interval * HEARTBEATS_PER_TIMEOUT > self.spec.heartbeat_timeout:
             # Health checks count as heartbeats; only checks too rare for that need these.
-            helpers.append(asyncio.create_task(self._send_heartbeats()))
+            period = self.spec.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
+            helpers.append(asyncio.create_task(send_heartbeats(lambda: self._channel, period)))
         try:
             done, _ = await asyncio.wait(
                 {exit_task, health_task, wake_task, handover_task},
@@ -358,7 +364,7 @@ class LocalLocation:
                 if time.monotonic() < next_check:
                     continue
             next_check = time.monotonic() + health.interval
-            problem = await self._probe(health.timeout)
+            problem = await health_problem(self._channel, health.timeout)
             if problem is None:
                 failures = 0
                 if self.state is State.UNHEALTHY:
@@ -369,31 +375,6 @@ class LocalLocation:
             if failures >= health.failures:
                 return f"health check failed {failures} times in a row ({problem}): killed as hung"
             self.move(State.UNHEALTHY, f"health check failed: {problem}", error=True)
-
-    async def _probe(self, timeout: float) -> str | None:
-        if self._channel is None:
-            return "no channel"
-        stub = health_pb2_grpc.HealthStub(self._channel)
-        try:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
-        except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                return f"no answer within {timeout:g}s"
-            return f"{code.name if code else 'error'}: {exc.details()}"
-        if reply.status != health_pb2.HealthCheckResponse.SERVING:
-            return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-        return None
-
-    async def _send_heartbeats(self) -> None:
-        period = self.spec.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
-        while True:
-            channel = self._channel
-            if channel is not None:
-                stub = codeserver_pb2_grpc.CodeServerStub(channel)
-                with contextlib.suppress(grpc.RpcError):
-                    await stub.Heartbeat(pb.HeartbeatRequest(sender="supervisor"), timeout=period)
-            await asyncio.sleep(period)
 
     # -- output ----------------------------------------------------------------------------
 

@@ -1,7 +1,6 @@
-"""Find Python interpreters wherever people keep them, and pick one for a location.
+"""Where interpreters come from: candidates on this machine, probing them, and the cache.
 
-`PythonSpec` is what a location asks for, `PythonInfo` is what a probe observed. Each
-candidate is probed once by a small script run under it; results are cached by path,
+Each candidate is probed once by a small script run under it; results are cached by path,
 mtime and the probe's own hash, in memory and in `$XDG_CACHE_HOME/workspace-supervisor`.
 """
 
@@ -18,21 +17,17 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from supervisor.errors import InterpreterNotFoundError
+from supervisor.pythons.info import OLDEST, PythonInfo
+from supervisor.pythons.spec import PythonSpec
 
-# The oldest Python the child side runs on.
-MIN_HOST_VERSION = (3, 8)
-OLDEST = ".".join(map(str, MIN_HOST_VERSION))
 PROBE_TIMEOUT = 10.0
 PROBE_WORKERS = 8
-IMPLEMENTATIONS = ("cpython", "pypy", "graalpy")
 # Most specific first: when one real file is found twice, the earlier source names it.
 SOURCES = ("pyenv", "asdf", "uv", "system", "path", "given")
 
@@ -54,101 +49,9 @@ print(json.dumps({
 """
 PROBE_HASH = hashlib.sha256(PROBE.encode()).hexdigest()[:16]
 
-_SPEC_HELP = (
-    'expected a version such as "3.11", a range such as ">=3.10,<3.12", an implementation'
-    ' and version such as "cpython3.11", or a path to an interpreter'
-)
-_BARE_VERSION = re.compile(r"\d+(\.\d+){0,2}")
-_PREFIXED = re.compile(r"(?P<impl>[a-z]+)(?P<rest>.*)", re.IGNORECASE)
 _PATH_NAMES = re.compile(r"python(3(\.\d+)?)?")
 _SYSTEM_NAMES = re.compile(r"python3(\.\d+)?")
 _RELEASE_LEVELS = {"alpha": "a", "beta": "b", "candidate": "rc"}
-
-
-@dataclass(frozen=True)
-class PythonSpec:
-    """An interpreter a location asks for: implementation and version range, or a path."""
-
-    raw: str
-    implementation: str | None
-    specifier: SpecifierSet | None
-    path: Path | None
-
-    @classmethod
-    def parse(cls, text: str) -> PythonSpec:
-        """Parse "3.9", "3.12.1", ">=3.10,<3.12", "cpython3.11", "python3", or a path."""
-        raw = text.strip()
-        # "~=3.10" is a compatible-release range, "~/py/bin/python" a path.
-        if "/" in raw or (raw.startswith("~") and not raw.startswith("~=")):
-            return cls(raw, None, None, Path(os.path.expanduser(raw)))
-        implementation, rest = None, raw
-        match = _PREFIXED.fullmatch(raw)
-        if match:
-            implementation, rest = match["impl"].lower(), match["rest"].strip()
-            if implementation == "python":
-                implementation = None
-            elif implementation not in IMPLEMENTATIONS:
-                known = ", ".join(IMPLEMENTATIONS)
-                extra = f" (implementations: {known}, or python for any)" if rest else ""
-                raise ValueError(f"{_SPEC_HELP}{extra}; got {text!r}")
-        if not rest:
-            if match:  # "cpython" or "python" alone: any version
-                return cls(raw, implementation, None, None)
-            raise ValueError(f"{_SPEC_HELP}; got {text!r}")
-        if _BARE_VERSION.fullmatch(rest):
-            # "3" and "3.9" mean any release in that series; "3.12.1" means exactly that.
-            pinned = rest if rest.count(".") == 2 else rest + ".*"
-            return cls(raw, implementation, SpecifierSet("==" + pinned), None)
-        try:
-            specifier = SpecifierSet(rest)
-        except InvalidSpecifier:
-            raise ValueError(f"{_SPEC_HELP}; got {text!r}") from None
-        if not len(specifier):
-            raise ValueError(f"{_SPEC_HELP}; got {text!r}")
-        return cls(raw, implementation, specifier, None)
-
-    def __str__(self) -> str:
-        return self.raw
-
-
-@dataclass(frozen=True)
-class PythonInfo:
-    """One interpreter as its probe saw it, and where discovery found it."""
-
-    path: str  # as found, not symlink-resolved: a venv's python must keep its own path
-    version: str
-    implementation: str
-    source: str
-    executable: str = ""
-    prefix: str = ""
-    base_prefix: str = ""
-    machine: str = ""
-
-    @property
-    def version_tuple(self) -> tuple[int, int, int]:
-        """(major, minor, micro), prerelease tags dropped."""
-        major, minor, micro = (*Version(self.version).release, 0, 0)[:3]
-        return (major, minor, micro)
-
-    @property
-    def can_host(self) -> bool:
-        """Whether a location can run on it (the child side needs 3.8 or later)."""
-        return self.version_tuple[:2] >= MIN_HOST_VERSION
-
-    @property
-    def is_venv(self) -> bool:
-        """Whether this is a virtual environment's interpreter rather than a base one."""
-        return os.path.normpath(self.prefix) != os.path.normpath(self.base_prefix)
-
-    def satisfies(self, spec: PythonSpec) -> bool:
-        """Whether this interpreter is what SPEC asks for."""
-        if spec.path is not None:
-            wanted = os.path.abspath(spec.path)
-            return wanted == self.path or os.path.realpath(wanted) == os.path.realpath(self.path)
-        if spec.implementation and spec.implementation != self.implementation:
-            return False
-        # A prerelease matches ("3.14" finds 3.14.0rc1); find_python prefers final releases.
-        return spec.specifier is None or spec.specifier.contains(self.version, prereleases=True)
 
 
 # In-memory caches: path -> (mtime_ns, probe data or None), and the last discover() result.
@@ -418,23 +321,3 @@ def _not_found_message(
         "downloading one with `uv python install` is off; pass --allow-python-downloads to allow it"
     )
     return "\n".join(lines)
-
-
-def pythons_table(infos: list[PythonInfo]) -> str:
-    """A table of VERSION IMPL SOURCE PATH; those that cannot host a location are marked."""
-    if not infos:
-        return "no Python interpreters found"
-    rows = [("VERSION", "IMPL", "SOURCE", "PATH", "")]
-    for i in infos:
-        note = "" if i.can_host else f"(cannot host: older than {OLDEST})"
-        rows.append((i.version, i.implementation, i.source, i.path, note))
-    widths = [max(len(row[col]) for row in rows) for col in range(5)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
-def pythons_json(infos: list[PythonInfo]) -> list[dict[str, Any]]:
-    """The shape of `supervisor pythons --json`: one object per interpreter."""
-    return [{**asdict(i), "can_host": i.can_host, "is_venv": i.is_venv} for i in infos]
