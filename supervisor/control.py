@@ -200,7 +200,7 @@ class ControlClient:
 
     def __init__(self, workspace_file: Path, timeout: float = 30.0) -> None:
         self.workspace_file = workspace_file
-        state = statefile.read_owner(workspace_file.resolve().parent / ".supervisor") or {}
+        state = statefile.read_owner(statefile.state_dir_of(workspace_file)) or {}
         self.path = Path(state.get("control_socket") or statefile.control_socket(workspace_file))
         if not self.path.exists():
             raise SupervisorError(

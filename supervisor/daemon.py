@@ -231,7 +231,3 @@ class Supervisor:
 def run_supervisor(workspace: WorkspaceSpec, console: Console | None = None) -> int:
     """Run `up` in the foreground; return the exit code."""
     return asyncio.run(Supervisor(workspace, console).run())
-
-
-def workspace_state_dir(path: Path) -> Path:
-    return path.resolve().parent / ".supervisor"

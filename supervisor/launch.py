@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from supervisor.errors import CodeServerError
+from supervisor.states import describe_exit
 
 # Variables of the supervisor's own environment that must not reach a location.
 LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH")
@@ -164,18 +165,6 @@ def _read_ready(fd: int, deadline: float) -> dict[str, Any] | None:
             return None
         data += chunk
     return json.loads(data.split(b"\n", 1)[0])
-
-
-def describe_exit(returncode: int | None) -> str:
-    """Say how a process ended: "exit code 3" or "killed by SIGSEGV"."""
-    if returncode is None:
-        return "still running"
-    if returncode < 0:
-        try:
-            return "killed by " + signal.Signals(-returncode).name
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit code {returncode}"
 
 
 def _wait_exit(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> str:

@@ -8,8 +8,6 @@ runtime first on sys.path, and that environment must already hold grpcio and pro
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from supervisor.envs import BuiltEnv, EnvRequest, ensure_env, plan
 from supervisor.envs.build import Progress
 from supervisor.errors import SupervisorError
@@ -114,8 +112,3 @@ def launchable_external(workspace: WorkspaceSpec, location: LocationSpec) -> Lau
         python_version=info.version,
         env_key=None,
     )
-
-
-def describe_python(path: Path) -> str:
-    info = probe(path)
-    return info.version if info else ""

@@ -24,7 +24,8 @@ from typing import Any
 import psutil
 
 from supervisor.errors import CodeServerError
-from supervisor.launch import Ready, describe_exit
+from supervisor.launch import Ready
+from supervisor.states import describe_exit
 
 TOKEN_VARIABLE = "SUPERVISOR_PROCESS_TOKEN"
 STDERR_TAIL_LINES = 20

@@ -27,6 +27,11 @@ LOCK_FILE = "up.lock"
 STATE_FILE = "state.json"
 
 
+def state_dir_of(workspace_file: Path) -> Path:
+    """The state folder of a workspace file (which need not exist: `up -m/-f` has none)."""
+    return workspace_file.resolve().parent / ".supervisor"
+
+
 def socket_dir(workspace_file: Path) -> Path:
     """Return (creating it, mode 0700) the private socket folder of a workspace."""
     digest = hashlib.sha256(str(workspace_file.resolve()).encode()).hexdigest()[:12]

@@ -106,7 +106,7 @@ def reload(workspace_file: Path) -> None:
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait.")
 def down(workspace_file: Path, timeout: float) -> None:
     """Stop the running supervisor and every location it runs."""
-    state_dir = workspace_file.resolve().parent / ".supervisor"
+    state_dir = statefile.state_dir_of(workspace_file)
     with ControlClient(workspace_file) as client:
         client.call("Shutdown", pb.ShutdownRequest(reason="supervisor down"))
     deadline = time.monotonic() + timeout

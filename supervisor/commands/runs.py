@@ -15,7 +15,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from supervisor import render
+from supervisor import render, statefile
 from supervisor.commands.common import json_option, workspace_option
 from supervisor.runs import STATUSES, RunStore, runs_db_path
 
@@ -26,7 +26,7 @@ FAILURE_EVENTS = ("STEP_FAILURE", "RUN_FAILURE")
 
 def open_store(workspace_file: Path) -> RunStore:
     """The workspace's runs database, read-only; SupervisorError when there is none yet."""
-    state_dir = workspace_file.resolve().parent / ".supervisor"
+    state_dir = statefile.state_dir_of(workspace_file)
     return RunStore(runs_db_path(state_dir), readonly=True)
 
 
@@ -52,7 +52,7 @@ def runs(
     """List the runs of a workspace, newest first; `runs show ID` shows one with its events."""
     if ctx.invoked_subcommand is not None:
         return
-    state_dir = workspace_file.resolve().parent / ".supervisor"
+    state_dir = statefile.state_dir_of(workspace_file)
     if not runs_db_path(state_dir).exists():
         rows = []  # nothing has run here yet: an empty list, not an error
     else:

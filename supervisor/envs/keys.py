@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -104,7 +103,3 @@ def plan(workspace: WorkspaceSpec, names: tuple[str, ...] = ()) -> dict[str, Env
         by_key[key] = EnvRequest(key, python, location.requirements, users)
         chosen[location.name] = key
     return {name: by_key[key] for name, key in chosen.items()}
-
-
-def env_path(envs_dir: Path, request: EnvRequest) -> Path:
-    return envs_dir / request.name
