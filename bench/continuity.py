@@ -10,10 +10,11 @@ could not ask) or lacks the three assets. Goal: no failed call.
 
 Remote part: `supervisor api grpc -f bench/three_assets.py -p PORT` runs by itself and a second
 `up` watches it through two `grpc_server` entries on that port, one with `health: {interval:
-0.5}` and one with the default health interval (2 s). The server is SIGKILLed, both entries are
-awaited in UNREACHABLE, and the server is started again on the same port; measured is the time
-from its "Started code server" log line to the supervisor's move to SERVING (as its status
-history records it). Goal: within one health interval, for each entry.
+0.5}` and one with the default health interval (2 s). After a random pause the server is
+SIGKILLed, both entries are awaited in UNREACHABLE, and after another random pause (so that the
+start falls anywhere between two health checks) the server is started again on the same port;
+measured is the time from its "Started code server" log line to the supervisor's move to
+SERVING (as its status history records it). Goal: within one health interval, for each entry.
 
 Usage: .venv/bin/python bench/continuity.py [--restarts N] [--baseline-seconds S]
     [--remote-rounds R] [--json]
@@ -32,6 +33,7 @@ import contextlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
+import random  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -346,6 +348,9 @@ def remote_part(root: Path, rounds: int) -> dict[str, Any]:
                     up, client, name, lambda s: s.state == "SERVING", UP_TIMEOUT, "SERVING"
                 )
             for _ in range(rounds):
+                # Random pauses, so that the kill and the new start fall anywhere between two
+                # health checks (back to back, they would land at the same point every round).
+                time.sleep(random.uniform(0, DEFAULT_INTERVAL))
                 killed = time.time()
                 server.kill()
                 server = None
@@ -360,6 +365,7 @@ def remote_part(root: Path, rounds: int) -> dict[str, Any]:
                         "UNREACHABLE",
                     )
                     unreachable[name] = moved_to(seen, "UNREACHABLE", killed) - killed
+                time.sleep(random.uniform(0, DEFAULT_INTERVAL))
                 server = RemoteServer(port, server_log)
                 started = server.wait_started(SERVER_START_TIMEOUT)
                 for name in (FAST, DEFAULT):
@@ -435,7 +441,8 @@ def report(r: dict[str, Any]) -> None:
     print(f"  during {local['restarts']} restarts: {latency(local['during'])}")
     print(
         f"  restarts: median {local['median_restart_seconds'] * MS:.0f} ms per Restart call,"
-        f" {local['distinct_pids']} distinct new pids, {local['restarts_reported']} reported"
+        f" {local['distinct_pids']} distinct new pids (status's restart counter:"
+        f" {local['restarts_reported']})"
     )
     for problem in local["restart_problems"]:
         print(f"  warning: a restart did not end SERVING on a new pid: {problem}")
@@ -466,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline-seconds", type=float, default=5.0, help="calls without restarts first (5)"
     )
-    parser.add_argument("--remote-rounds", type=int, default=5, help="remote kills (5)")
+    parser.add_argument("--remote-rounds", type=int, default=10, help="remote kills (10)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.restarts < 1 or args.remote_rounds < 1 or args.baseline_seconds <= 0:

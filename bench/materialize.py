@@ -234,10 +234,13 @@ def report(r: dict[str, Any]) -> None:
     )
     print(
         "  API phases (medians): call -> RUN_START"
-        f" {phases['resolve'] * MS:.1f} ms, RUN_START -> first STEP_START (worker spawn,"
-        f" imports, load) {phases['worker_start'] * MS:.1f} ms, steps"
-        f" {phases['steps'] * MS:.1f} ms, RUN_SUCCESS -> arrival {phases['relay'] * MS:.1f} ms;"
-        f" the stream ends at {r['api_stream_end_seconds'] * MS:.1f} ms"
+        f" {phases['resolve'] * MS:.1f} ms, RUN_START -> first STEP_START"
+        f" {phases['worker_start'] * MS:.1f} ms (worker spawn, imports, load),"
+    )
+    print(
+        f"    steps {phases['steps'] * MS:.1f} ms, RUN_SUCCESS -> arrival"
+        f" {phases['relay'] * MS:.1f} ms; the stream ends at"
+        f" {r['api_stream_end_seconds'] * MS:.1f} ms"
     )
     print(
         f"  the location's interpreter: bare start {starts['bare'] * MS:.1f} ms, start +"
