@@ -2,26 +2,52 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 
 from supervisor import __version__
-from supervisor.commands.api import api
-from supervisor.commands.check import check
-from supervisor.commands.control import down, logs, ls, reload, restart, start, status, stop
-from supervisor.commands.env import env
-from supervisor.commands.materialize import materialize
-from supervisor.commands.pythons import pythons
-from supervisor.commands.runs import runs
-from supervisor.commands.up import up
 from supervisor.errors import SupervisorError
 
 EXIT_INTERRUPTED = 130
 
+# Each command's module is imported only when that command runs: a CLI call should not
+# pay for grpc.aio, yaml and the rest of what other commands need.
+COMMANDS = {
+    "up": "supervisor.commands.up:up",
+    "down": "supervisor.commands.control:down",
+    "status": "supervisor.commands.control:status",
+    "ls": "supervisor.commands.control:ls",
+    "start": "supervisor.commands.control:start",
+    "stop": "supervisor.commands.control:stop",
+    "restart": "supervisor.commands.control:restart",
+    "reload": "supervisor.commands.control:reload",
+    "logs": "supervisor.commands.control:logs",
+    "materialize": "supervisor.commands.materialize:materialize",
+    "runs": "supervisor.commands.runs:runs",
+    "check": "supervisor.commands.check:check",
+    "env": "supervisor.commands.env:env",
+    "pythons": "supervisor.commands.pythons:pythons",
+    "api": "supervisor.commands.api:api",
+}
+
 
 class _Group(click.Group):
-    """Turns SupervisorError into its message on stderr and its exit code, Ctrl-C into 130."""
+    """Loads commands on demand; turns SupervisorError into its message on stderr and its
+    exit code, and Ctrl-C into 130."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -38,26 +64,6 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="supervisor")
 def cli() -> None:
     """Build an isolated environment per code location, serve each, keep them up."""
-
-
-for command in (
-    up,
-    down,
-    status,
-    ls,
-    start,
-    stop,
-    restart,
-    reload,
-    logs,
-    materialize,
-    check,
-    runs,
-    env,
-    pythons,
-    api,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -16,8 +16,6 @@ from supervisor._proto_host import control_pb2 as pb
 from supervisor._proto_host import control_pb2_grpc
 from supervisor.client import CHANNEL_OPTIONS
 from supervisor.errors import SupervisorError
-from supervisor.states import State
-from supervisor.supervise import SETTLED, LocalLocation
 
 if TYPE_CHECKING:
     from supervisor.daemon import Location, Supervisor
@@ -83,6 +81,9 @@ class ControlServicer(control_pb2_grpc.SupervisorServicer):
         return pb.ActionReply(results=results)
 
     async def _do(self, location: Location, action: str) -> pb.ActionResult:
+        from supervisor.states import State
+        from supervisor.supervise import LocalLocation
+
         if action == "stop":
             await location.stop("stop requested")
         elif action == "start":
@@ -174,6 +175,8 @@ async def _definitions(location: Location) -> cs.DefinitionsReply:
 
 async def wait_settled(location: Location, timeout: float) -> None:
     """Wait until the location reaches a state that is not on its way elsewhere."""
+    from supervisor.supervise import SETTLED
+
     deadline = time.monotonic() + timeout
     while location.state not in SETTLED and time.monotonic() < deadline:
         await asyncio.sleep(0.02)

@@ -23,6 +23,9 @@ from supervisor.probes import health_problem
 from supervisor.states import State, StateMachine, Transition
 from supervisor.workspace import LocationSpec
 
+# While a remote server is away, probe at this share of the health interval.
+AWAY_PROBE_SHARE = 0.2
+
 
 def remote_address(spec: LocationSpec) -> str:
     if spec.socket:
@@ -106,39 +109,65 @@ class RemoteLocation:
     async def _watch(self) -> None:
         health = self.spec.health
         while True:
+            away = self.state not in (State.SERVING, State.LOAD_ERROR)
+            if away:
+                # A fresh channel each time: an old one would wait out gRPC's reconnect
+                # back-off, and the server's return would be seen late.
+                await self._reopen()
             problem = await health_problem(self._channel, health.timeout)
             if problem is None:
-                if self.state not in (State.SERVING, State.LOAD_ERROR):
+                if away:
                     await self._refresh()
             else:
                 self.pid = None
                 self.move(State.UNREACHABLE, f"{self.address}: {problem}", error=True)
-            await asyncio.sleep(health.interval)
+            # While away, look more often (a probe that is refused costs little), so that
+            # a return is seen well within one interval.
+            await asyncio.sleep(
+                AWAY_PROBE_SHARE * health.interval if away or problem else health.interval
+            )
+
+    async def _reopen(self) -> None:
+        old, self._channel = (
+            self._channel,
+            grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS),
+        )
+        if old is not None:
+            await old.close()
 
     async def _refresh(self) -> None:
-        """Read the server's identity and definitions again: a new server may bring new code."""
+        """Read the server's definitions again: a new server may bring new code.
+
+        Ping and ListDefinitions are cheap; GetServerInfo lists installed distributions
+        (slow on a server's first call), so it fills in the Python version afterwards.
+        """
         assert self._channel is not None
         stub = codeserver_pb2_grpc.CodeServerStub(self._channel)
+        timeout = self.spec.health.timeout * 5
         try:
-            info = await stub.GetServerInfo(
-                pb.GetServerInfoRequest(), timeout=self.spec.health.timeout * 5
-            )
-            self.definitions_cache = await stub.ListDefinitions(
-                pb.ListDefinitionsRequest(), timeout=self.spec.health.timeout * 5
-            )
+            ping = await stub.Ping(pb.PingRequest(), timeout=timeout)
+            reply = await stub.ListDefinitions(pb.ListDefinitionsRequest(), timeout=timeout)
         except grpc.RpcError as exc:
-            self.move(
-                State.UNREACHABLE, f"answers health checks but not calls: {exc.details()}", True
-            )
+            reason = f"{self.address}: answers health checks but not calls: {exc.details()}"
+            self.move(State.UNREACHABLE, reason, error=True)
             return
-        self.pid = info.pid
-        self.python_version = info.python_version
-        if info.HasField("load_error"):
-            self.load_error = info.load_error.message
-            self.move(State.LOAD_ERROR, info.load_error.message, error=True)
+        self.definitions_cache = reply
+        self.pid = ping.pid
+        if reply.HasField("load_error"):
+            self.load_error = reply.load_error.message
+            self.move(State.LOAD_ERROR, reply.load_error.message, error=True)
         else:
             self.load_error = None
-            self.move(State.SERVING, f"answering at {self.address} (pid {info.pid})")
+            self.move(State.SERVING, f"answering at {self.address} (pid {ping.pid})")
+        self._identify = asyncio.create_task(self._read_identity(stub, timeout))
+
+    async def _read_identity(
+        self, stub: codeserver_pb2_grpc.CodeServerStub, timeout: float
+    ) -> None:
+        with contextlib.suppress(grpc.RpcError):
+            info = await stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=timeout)
+            self.python_version = info.python_version
+            self.on_change()
 
     def _report(self, transition: Transition) -> None:
         self.console.line(self.name, f"[{transition.to_state.value}] {transition.reason}")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from supervisor.workspace import WorkspaceSpec, load_workspace
+if TYPE_CHECKING:
+    from supervisor.workspace import WorkspaceSpec
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +33,8 @@ def json_option(func: F) -> F:
 
 
 def read_workspace(path: Path) -> WorkspaceSpec:
+    from supervisor.workspace import load_workspace  # yaml and packaging: only when needed
+
     return load_workspace(path)
 
 
