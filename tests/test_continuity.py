@@ -200,3 +200,41 @@ def test_a_busy_import_is_not_taken_for_an_orphan(tmp_path: Path, shared_envs_di
         wait_for(lambda: pid_gone(pid), 5, f"code server {pid} to exit after its supervisor")
     finally:
         up.stop()
+
+
+def test_a_run_past_the_drain_deadline_is_ended_as_failed(
+    tmp_path: Path, shared_envs_dir: Path
+) -> None:
+    marker = tmp_path / "slow"
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        textwrap.dedent(f"""
+        envs_dir: {shared_envs_dir}
+        load_from:
+          - python_file:
+              relative_path: {FIXTURES / "runs_location.py"}
+              location_name: draining
+              drain_timeout: 1
+              env: {{SLOW_MARKER: "{marker}"}}
+    """)
+    )
+    up = Up(workspace)
+    try:
+        old = up.wait_state("draining", "SERVING", timeout=120)["pid"]
+        run = subprocess.Popen(
+            [SUPERVISOR, "materialize", "slow", "-w", str(workspace)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(marker.exists, 60, "the slow asset to start")
+        worker = int(marker.read_text())
+        out = cli("restart", "draining", "-w", str(workspace))
+        assert out.stdout.strip() == "draining: SERVING", out.stdout + out.stderr
+        output, _ = run.communicate(timeout=60)
+        assert run.returncode == 1
+        assert "drain deadline of 1s passed" in output
+        wait_for(lambda: pid_gone(worker) and pid_gone(old), 15, "the old server and its worker")
+        assert up.status()["draining"]["pid"] not in (None, old)
+    finally:
+        up.stop()
