@@ -15,7 +15,7 @@ from supervisor._proto import codeserver_pb2 as cs
 from supervisor._proto_host import control_pb2 as pb
 from supervisor._proto_host import control_pb2_grpc
 from supervisor.client import CHANNEL_OPTIONS
-from supervisor.errors import SupervisorError
+from supervisor.errors import SupervisorError, UsageError, WorkspaceError
 
 if TYPE_CHECKING:
     from supervisor.daemon import Location, Supervisor
@@ -113,10 +113,12 @@ class ControlServicer(control_pb2_grpc.SupervisorServicer):
     async def Reload(self, request, context):
         try:
             changes = await self.supervisor.reload()
+        except WorkspaceError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except SupervisorError as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         return pb.ActionReply(
-            results=[pb.ActionResult(location=n, ok=True, message=m) for n, m in changes]
+            results=[pb.ActionResult(location=n, ok=ok, message=m) for n, ok, m in changes]
         )
 
     async def ListDefinitions(self, request, context):
@@ -226,6 +228,8 @@ class ControlClient:
             return getattr(self._stub, name)(request, timeout=timeout or self.timeout)
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
+            if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+                raise UsageError(f"{exc.details()}") from None
             if code == grpc.StatusCode.UNAVAILABLE:
                 raise SupervisorError(
                     f"no supervisor answers for {self.workspace_file} ({self.path});"
@@ -244,4 +248,6 @@ class ControlClient:
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.CANCELLED:
                 return
+            if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+                raise UsageError(f"{exc.details()}") from None
             raise SupervisorError(f"{exc.details()}") from None

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 from supervisor import statefile
 from supervisor.envs import needs_env
@@ -72,7 +73,10 @@ class Supervisor:
                 for spec in self.workspace.locations:
                     self.add(spec)
                 await self._stop.wait()
-                self.console.event("stopping all locations")
+                self.console.event(
+                    "stopping all locations; runs in progress may take up to their"
+                    " drain_timeout (Ctrl-C again to stop at once)"
+                )
                 await self.stop_all()
             finally:
                 await server.stop(0.5)
@@ -88,6 +92,14 @@ class Supervisor:
         return self.exit_code
 
     def request_stop(self, exit_code: int = EXIT_OK) -> None:
+        """Stop everything; asked a second time, stop now: kill the code servers."""
+        if self._stop.is_set():
+            self.console.event("stopping at once: killing every code server")
+            for location in self.locations.values():
+                process = getattr(location, "process", None)
+                if process is not None and process.started and process.returncode is None:
+                    process.kill_now()
+            return
         self.exit_code = exit_code
         self._stop.set()
 
@@ -164,45 +176,57 @@ class Supervisor:
             )
         return [self.locations[n] for n in names]
 
-    async def reload(self) -> list[tuple[str, str]]:
+    async def reload(self) -> list[tuple[str, bool, str]]:
         """Re-read the workspace: start new, stop removed, and for changed locations build
-        the new environment while the old server keeps serving, then switch over."""
+        and start the new version while the old one serves, switching over only once the
+        new one is up. Returns (location, ok, what happened)."""
         workspace = await asyncio.to_thread(load_workspace, self.workspace.path)
-        results: list[tuple[str, str]] = []
+        results: list[tuple[str, bool, str]] = []
         new = {spec.name: spec for spec in workspace.locations}
         self.workspace = workspace
         for name in [n for n in self.locations if n not in new]:
             await self.locations.pop(name).stop("removed from the workspace")
-            results.append((name, "removed"))
-        switches = []
+            results.append((name, True, "removed"))
+        switches: dict[str, Any] = {}
         for name, spec in new.items():
             current = self.locations.get(name)
             if current is None:
                 self.add(spec)
-                results.append((name, "added"))
+                results.append((name, True, "added"))
             elif current.spec == spec:
-                results.append((name, "unchanged"))
+                results.append((name, True, "unchanged"))
             else:
-                switches.append(self._switch(current, spec))
-                results.append((name, "changed: restarted"))
-        await asyncio.gather(*switches)
+                switches[name] = self._switch(current, spec)
+        outcomes = await asyncio.gather(*switches.values())
+        results += [(name, ok, text) for name, (ok, text) in zip(switches, outcomes, strict=True)]
         return results
 
-    async def _switch(self, old: Location, spec: LocationSpec) -> None:
+    async def _switch(self, old: Location, spec: LocationSpec) -> tuple[bool, str]:
         """Replace OLD by a location of the new SPEC: build and start the new one while the
-        old one serves, switch calls over once the new one settles, then drain the old."""
+        old one serves, switch calls over once the new one is up, then drain the old one.
+        A new version that fails to build or start is dropped and the old one goes on."""
         if spec.is_remote or isinstance(old, RemoteLocation):
             await old.stop("changed in the workspace")
             self.add(spec)
-            return
+            return True, "changed: reconnected"
         log = RotatingLog(log_file(self.workspace.state_dir, spec.name))
         successor = LocalLocation(spec, self.socket_dir, log, self.console, self._write_state)
         launchable = await self.prepare(successor)
         if launchable is not None:
             successor.start(launchable)
             await successor.settled(spec.startup_timeout + 5)
+        if successor.state not in (State.SERVING, State.LOAD_ERROR) and old.state in (
+            State.SERVING,
+            State.LOAD_ERROR,
+            State.UNHEALTHY,
+        ):
+            why = successor.machine.last_error or successor.state.value
+            await successor.stop("its new version failed; the old one goes on")
+            self.console.line(spec.name, f"reload: the new version failed, kept the old: {why}")
+            return False, f"changed, but the new version failed ({why}); the old one goes on"
         self.locations[spec.name] = successor
         await old.stop("replaced by its new version after a reload")
+        return True, "changed: restarted"
 
     # -- the state file --------------------------------------------------------------------
 

@@ -49,23 +49,40 @@ async def stream_run(
 async def resolve(
     supervisor: Supervisor, assets: list[str], location_name: str, all_: bool
 ) -> tuple[Location, list[str]]:
-    """Find the one location that holds ASSETS; SupervisorError says why not."""
+    """Find the one location that holds ASSETS; SupervisorError says why not.
+
+    An asset may be named LOCATION.ASSET, as the list of known assets shows them.
+    """
+    plain = []
+    for key in assets:
+        prefix, dot, rest = key.partition(".")
+        if dot and prefix in supervisor.locations:
+            if location_name and location_name != prefix:
+                raise SupervisorError(f"asset {key!r} is not in location {location_name!r}")
+            location_name = prefix
+            key = rest
+        plain.append(key)
+    assets = plain
     if location_name:
         candidates = [supervisor.select([location_name])[0]]
     else:
         candidates = list(supervisor.locations.values())
     holdings: dict[str, list[str]] = {}
+    away: list[str] = []
     for location in candidates:
         try:
             reply = await location.definitions()
         except SupervisorError:
+            away.append(f"{location.name} is {location.state.value}")
             continue
         holdings[location.name] = [a.key for a in reply.assets]
+    not_serving = f" (not asked: {', '.join(away)})" if away else ""
     if all_:
         if len(candidates) != 1:
             raise SupervisorError("--all needs -l LOCATION (which location's assets?)")
         if candidates[0].name not in holdings:
-            raise SupervisorError(f"location {candidates[0].name!r} is not serving")
+            state = candidates[0].state.value
+            raise SupervisorError(f"location {candidates[0].name!r} is not serving ({state})")
         return candidates[0], holdings[candidates[0].name]
     if not assets:
         raise SupervisorError("name the assets to materialize, or give --all with -l")
@@ -76,7 +93,7 @@ async def resolve(
     if unknown:
         known = ", ".join(f"{n}.{k}" for n, keys in holdings.items() for k in keys) or "none"
         raise SupervisorError(
-            f"unknown asset {', '.join(repr(k) for k in unknown)}; known: {known}"
+            f"unknown asset {', '.join(repr(k) for k in unknown)}; known: {known}{not_serving}"
         )
     several = {key: where for key, where in owners.items() if len(where) > 1}
     if several:

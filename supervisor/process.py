@@ -230,6 +230,11 @@ class CodeServerProcess:
         self._sweep(escaped)
         self._close()
 
+    def kill_now(self) -> None:
+        """SIGKILL the group without waiting; the ongoing stop sees the exit."""
+        if self.pid is not None:
+            self._signal_group(signal.SIGKILL)
+
     def _close(self) -> None:
         if self._transport is not None:
             self._transport.close()

@@ -32,11 +32,13 @@ def state_dir_of(workspace_file: Path) -> Path:
     return workspace_file.resolve().parent / ".supervisor"
 
 
-def socket_dir(workspace_file: Path) -> Path:
-    """Return (creating it, mode 0700) the private socket folder of a workspace."""
+def socket_dir(workspace_file: Path, create: bool = True) -> Path:
+    """Return the private socket folder of a workspace, creating it (mode 0700) if asked."""
     digest = hashlib.sha256(str(workspace_file.resolve()).encode()).hexdigest()[:12]
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     path = Path(base) / f"wsup-{digest}"
+    if not create:
+        return path
     path.mkdir(mode=0o700, exist_ok=True)
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
@@ -47,7 +49,8 @@ def socket_dir(workspace_file: Path) -> Path:
 
 
 def control_socket(workspace_file: Path) -> Path:
-    return socket_dir(workspace_file) / "control.sock"
+    """Where the control socket of a workspace's `up` is (nothing is created)."""
+    return socket_dir(workspace_file, create=False) / "control.sock"
 
 
 @dataclass

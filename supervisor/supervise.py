@@ -314,17 +314,20 @@ class LocalLocation:
 
     async def _follow(self, decision: Decision, reason: str, failed: bool) -> bool:
         """Act on the tracker's decision; True to start again."""
+        # The decision goes after the first line, before any quoted stderr.
+        first, _, rest = reason.partition("\n")
+        message = f"{first}; {decision.reason}" + (f"\n{rest}" if rest else "")
         if decision.action == "restart":
-            self.move(State.BACKOFF, f"{reason}; {decision.reason}", error=True)
+            self.move(State.BACKOFF, message, error=True)
             await self._close_channel()
             if decision.delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), decision.delay)
             return self._wanted
         if decision.action == "fatal":
-            self.move(State.FATAL, f"{reason}; {decision.reason}", error=True)
+            self.move(State.FATAL, message, error=True)
         else:
-            self.move(State.STOPPED, f"{reason}; {decision.reason}", error=failed)
+            self.move(State.STOPPED, message, error=failed)
         return False
 
     async def _shutdown_process(self) -> None:

@@ -50,3 +50,34 @@ def test_env_list_path_and_gc(tmp_path: Path) -> None:
     assert f"would remove {first}" in dry.stdout and first.exists()
     gone = cli("env", "gc", "-w", str(workspace))
     assert f"removed {first}" in gone.stdout and not first.exists()
+
+
+def test_mistakes_are_usage_errors_without_tracebacks(tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        f"load_from:\n  - python_file: {{relative_path: {EXAMPLES / 'empty_location.py'}}}\n"
+    )
+    for args in (
+        ("env", "path", "nosuch", "-w", str(workspace)),
+        ("env", "build", "nosuch", "-w", str(workspace)),
+        ("check", "nosuch", "-w", str(workspace)),
+    ):
+        out = cli(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "unknown location 'nosuch'" in out.stderr and "Traceback" not in out.stderr
+    missing = cli("up", "-f", str(tmp_path / "nope.py"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    both = cli("stop", "--all", "empty_location", "-w", str(workspace))
+    assert both.returncode == 2 and "not both" in both.stderr
+    nothing = cli("down", "-w", str(workspace))
+    assert nothing.returncode == 0 and "no supervisor is running" in nothing.stdout
+    gone = workspace.parent / "gone.yaml"
+    gone.write_text(
+        f"load_from:\n  - python_module: {{module_name: m, working_directory: {tmp_path}/no}}\n"
+    )
+    out = cli("check", "-w", str(gone))
+    assert (
+        out.returncode == 2
+        and f"{gone}:2" in out.stderr
+        and "no such working_directory" in out.stderr
+    )

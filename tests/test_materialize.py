@@ -137,11 +137,14 @@ def test_a_segfaulting_asset_fails_the_run_and_the_server_stays(running) -> None
 def test_an_unknown_asset_lists_the_known_ones(running) -> None:
     up, _ = running
     out = materialize(up, "nope")
-    assert out.returncode == 1
+    assert out.returncode == 2, "a name that is not there is a usage error"
     assert "unknown asset 'nope'; known: old.numbers" in out.stderr
     several = materialize(up, "numbers")
-    assert several.returncode == 1
+    assert several.returncode == 2
     assert "asset 'numbers' is in several locations (old, new); pick one with -l" in several.stderr
+    qualified = materialize(up, "new.numbers")
+    assert qualified.returncode == 0, qualified.stderr
+    assert "Started execution of step numbers" in qualified.stdout
 
 
 def test_two_runs_in_two_locations_at_once(running) -> None:

@@ -198,7 +198,7 @@ def test_restart_stop_start(running) -> None:
     assert up.status()["new"]["pid"] is None
     assert cli("start", "new", "-w", str(up.workspace_file)).stdout.strip() == "new: SERVING"
     unknown = cli("restart", "nope", "-w", str(up.workspace_file))
-    assert unknown.returncode == 1 and "unknown location 'nope'" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown location 'nope'" in unknown.stderr
     assert cli("restart", "-w", str(up.workspace_file)).returncode == 2
 
 
@@ -224,6 +224,18 @@ def test_reload_touches_only_what_changed(running) -> None:
         after = up.status()
         assert after["old"]["pid"] == before["old"]["pid"], "unchanged locations stay put"
         assert after["new"]["pid"] != before["new"]["pid"]
+        # A change whose new version cannot be built leaves the old server serving.
+        broken = workspace.read_text().replace(
+            "env: {GREETING: hello}",
+            'env: {GREETING: hello}\n      requirements: ["six==999.0.0"]',
+        )
+        workspace.write_text(broken)
+        serving = up.status()["new"]["pid"]
+        out = cli("reload", "-w", str(workspace), timeout=300)
+        assert out.returncode == 1
+        assert "new: changed, but the new version failed" in out.stdout
+        assert up.status()["new"]["state"] == "SERVING"
+        assert up.status()["new"]["pid"] == serving
     finally:
         workspace.write_text(text)
         cli("reload", "-w", str(workspace), timeout=300)

@@ -150,6 +150,15 @@ def run_step(
     )
 
 
+def user_traceback(exc: BaseException) -> str:
+    """The traceback from the asset's own code on: our frames above it say nothing."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    shown = tb if tb is not None else exc.__traceback__
+    return "".join(traceback.format_exception(type(exc), exc, shown))
+
+
 def run(args: argparse.Namespace, events: Events) -> int:
     target = loader.CodeTarget(
         args.module_name, args.python_file, args.working_directory, args.attribute
@@ -185,7 +194,7 @@ def run(args: argparse.Namespace, events: Events) -> int:
                 key,
                 f"Execution of step {key} failed",
                 error=error,
-                traceback=traceback.format_exc(),
+                traceback=user_traceback(exc),
             )
             events.emit(
                 "RUN_FAILURE",

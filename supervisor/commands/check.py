@@ -8,7 +8,12 @@ from pathlib import Path
 import click
 
 from supervisor import render
-from supervisor.commands.common import json_option, read_workspace, workspace_option
+from supervisor.commands.common import (
+    check_locations,
+    json_option,
+    read_workspace,
+    workspace_option,
+)
 
 
 @click.command("check")
@@ -35,10 +40,11 @@ def check(
     from supervisor.checkrun import check_workspace
     from supervisor.checks import results_json, results_table, sort_results
     from supervisor.junit import write_junit
+    from supervisor.workspace import check_paths
 
     workspace = read_workspace(workspace_file)
-    for name in locations:
-        workspace.location(name)
+    check_locations(workspace, locations)
+    check_paths(workspace, locations)
     results, timings = check_workspace(workspace, locations, keep_running)
     results = sort_results(results)
     if junit_file is not None:

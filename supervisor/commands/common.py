@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from supervisor.errors import UsageError
+
 if TYPE_CHECKING:
     from supervisor.workspace import WorkspaceSpec
 
@@ -41,3 +43,14 @@ def read_workspace(path: Path) -> WorkspaceSpec:
 def say(message: str) -> None:
     """Progress for people, on stderr so that stdout stays parseable."""
     click.echo(message, err=True)
+
+
+def check_locations(workspace: WorkspaceSpec, names: tuple[str, ...] | list[str]) -> None:
+    """Refuse location names the workspace does not have (a usage error, exit 2)."""
+    known = [spec.name for spec in workspace.locations]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown location {', '.join(repr(n) for n in unknown)} in {workspace.path};"
+            f" known: {', '.join(known) or 'none'}"
+        )

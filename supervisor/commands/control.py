@@ -49,7 +49,7 @@ def status(workspace_file: Path, as_json: bool, locations: tuple[str, ...]) -> N
         return
     click.echo(
         render.table(
-            ("NAME", "STATE", "PID", "RESTARTS", "PYTHON", "LAST ERROR"),
+            ("NAME", "STATE", "PID", "RESTARTS", "PYTHON", "ENV", "LAST ERROR"),
             [
                 (
                     r["name"],
@@ -57,6 +57,7 @@ def status(workspace_file: Path, as_json: bool, locations: tuple[str, ...]) -> N
                     r["pid"] or "-",
                     r["restarts"],
                     r["python"] or "-",
+                    r["env"] or "-",
                     (r["last_error"] or "").splitlines()[0][:80] if r["last_error"] else "",
                 )
                 for r in rows
@@ -73,6 +74,8 @@ def _action(name: str, help_text: str) -> click.Command:
     def command(workspace_file: Path, all_: bool, locations: tuple[str, ...]) -> None:
         if not locations and not all_:
             raise UsageError(f"name the locations to {name}, or give --all")
+        if locations and all_:
+            raise UsageError(f"give either location names or --all to {name}, not both")
         with ControlClient(workspace_file, timeout=600) as client:
             reply = client.call(
                 name.capitalize(), pb.LocationsRequest(locations=list(locations), all=all_)
@@ -99,6 +102,9 @@ def reload(workspace_file: Path) -> None:
         reply = client.call("Reload", pb.ReloadRequest())
     for result in reply.results:
         click.echo(f"{result.location}: {result.message}")
+    failed = [r.location for r in reply.results if not r.ok]
+    if failed:
+        raise SupervisorError(f"the new version of {', '.join(failed)} failed; see above")
 
 
 @click.command("down")
@@ -107,6 +113,10 @@ def reload(workspace_file: Path) -> None:
 def down(workspace_file: Path, timeout: float) -> None:
     """Stop the running supervisor and every location it runs."""
     state_dir = statefile.state_dir_of(workspace_file)
+    owner = statefile.read_owner(state_dir) or {}
+    if not owner.get("supervisor_pid") or not statefile.control_socket(workspace_file).exists():
+        click.echo(f"no supervisor is running for {workspace_file}")
+        return
     with ControlClient(workspace_file) as client:
         client.call("Shutdown", pb.ShutdownRequest(reason="supervisor down"))
     deadline = time.monotonic() + timeout
@@ -149,7 +159,14 @@ def ls(
 @click.command("logs")
 @workspace_option
 @click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new lines.")
-@click.option("-n", "lines", default=50, show_default=True, help="How many last lines.")
+@click.option(
+    "-n",
+    "lines",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many last lines.",
+)
 @click.argument("location")
 def logs(workspace_file: Path, follow_: bool, lines: int, location: str) -> None:
     """Print a location's output (its stdout and stderr, and its state changes)."""

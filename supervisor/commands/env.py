@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from supervisor import render
-from supervisor.commands.common import json_option, read_workspace, say, workspace_option
+from supervisor.commands.common import (
+    check_locations,
+    json_option,
+    read_workspace,
+    say,
+    workspace_option,
+)
 from supervisor.envs import build_all, collect_garbage, list_envs, location_env_path, plan
 from supervisor.errors import SupervisorError
 
@@ -23,6 +29,7 @@ def env() -> None:
 def env_build(workspace_file: Path, locations: tuple[str, ...]) -> None:
     """Build the environments of LOCATIONS (default: all); equal specs share one."""
     workspace = read_workspace(workspace_file)
+    check_locations(workspace, locations)
     requests = plan(workspace, locations)
     if not requests:
         say("no location here needs an environment")
@@ -71,7 +78,9 @@ def env_list(workspace_file: Path, as_json: bool) -> None:
 @click.argument("location")
 def env_path(workspace_file: Path, location: str) -> None:
     """Print the environment folder of LOCATION."""
-    click.echo(location_env_path(read_workspace(workspace_file), location))
+    workspace = read_workspace(workspace_file)
+    check_locations(workspace, [location])
+    click.echo(location_env_path(workspace, location))
 
 
 @env.command("gc")
@@ -84,4 +93,5 @@ def env_gc(workspace_file: Path, dry_run: bool) -> None:
     for path, size in removed:
         click.echo(f"{verb} {path} ({render.size(size)})")
     total = sum(size for _, size in removed)
-    click.echo(f"{verb} {len(removed)} folders, {render.size(total)}")
+    folders = "folder" if len(removed) == 1 else "folders"
+    click.echo(f"{verb} {len(removed)} {folders}, {render.size(total)}")

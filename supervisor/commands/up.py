@@ -9,7 +9,7 @@ import click
 
 from supervisor.commands.common import workspace_option
 from supervisor.errors import UsageError
-from supervisor.workspace import load_workspace, workspace_from_targets
+from supervisor.workspace import check_paths, load_workspace, workspace_from_targets
 
 
 @click.command("up")
@@ -34,4 +34,5 @@ def up(
         raise UsageError("--python goes with -m/-f; a workspace file sets python per location")
     else:
         workspace = load_workspace(workspace_file)
+    check_paths(workspace)
     sys.exit(run_supervisor(workspace))

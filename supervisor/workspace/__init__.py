@@ -10,6 +10,7 @@ key path, the bad value and what is allowed, and all of them are reported togeth
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from supervisor.errors import WorkspaceError
@@ -24,6 +25,7 @@ __all__ = [
     "RestartSpec",
     "WorkspaceError",
     "WorkspaceSpec",
+    "check_paths",
     "load_workspace",
     "parse_workspace",
     "workspace_from_targets",
@@ -65,3 +67,23 @@ def parse_workspace(text: str, path: Path, shown: str | None = None) -> Workspac
     if root is not None:
         check_tree(root, problems)
     return Converter(path.parent, problems).workspace(root, path)
+
+
+def check_paths(workspace: WorkspaceSpec, names: Sequence[str] = ()) -> None:
+    """Refuse, before anything starts, locations whose file or folder does not exist.
+
+    Parsing leaves this out (a workspace may be read where its code is not), but `up`
+    and `check` need the code: WorkspaceError names the line, location and path.
+    """
+    problems = []
+    for spec in workspace.locations:
+        if names and spec.name not in names:
+            continue
+        where = f"{workspace.path}:{spec.line}" if spec.line else "command line"
+        if spec.python_file is not None and not spec.python_file.is_file():
+            problems.append(f"{where} location {spec.name!r}: no such file {spec.python_file}")
+        folder = spec.working_directory
+        if folder is not None and not folder.is_dir():
+            problems.append(f"{where} location {spec.name!r}: no such working_directory {folder}")
+    if problems:
+        raise WorkspaceError(problems, str(workspace.path))

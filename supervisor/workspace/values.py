@@ -44,6 +44,22 @@ def absolute_path(text: str, base: Path) -> Path:
     return Path(os.path.normpath(base / os.path.expanduser(text)))
 
 
+def existing_file(text: str, base: Path) -> Path:
+    """TEXT as an absolute path to a file that exists."""
+    path = absolute_path(text, base)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}; got {clip(repr(text))}")
+    return path
+
+
+def existing_dir(text: str, base: Path) -> Path:
+    """TEXT as an absolute path to a folder that exists."""
+    path = absolute_path(text, base)
+    if not path.is_dir():
+        raise ValueError(f"no such folder: {path}; got {clip(repr(text))}")
+    return path
+
+
 def check_module_name(text: str) -> str:
     """TEXT when it is a dotted module name such as pkg.defs."""
     if not all(part.isidentifier() for part in text.split(".")):
