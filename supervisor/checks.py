@@ -54,6 +54,16 @@ def check_location(
     judges: dict[str, Callable[[], Verdict]] = {
         "interpreter": lambda: _interpreter(spec, facts, host_version),
         "requirements": lambda: _requirements(spec, facts),
+    }
+    if spec.is_remote:
+        # A grpc_server runs elsewhere, from an environment the workspace does not describe.
+        python = facts["python"]
+        runs = f"{python['implementation']} {python['version']}"
+        judges = {
+            "interpreter": lambda: (True, f"remote location on {runs}; no spec to match"),
+            "requirements": lambda: (True, "remote location; no requirements declared here"),
+        }
+    judges |= {
         "consistent": lambda: _consistent(spec, facts),
         "isolated": lambda: _isolated(spec, facts, others_declared, allowed_paths),
         "definitions": lambda: _definitions(facts),

@@ -600,3 +600,13 @@ def test_real_venv_is_isolated_and_system_site_packages_leak(tmp_path: Path) -> 
     assert f"sys.path entry outside this environment: {base_site}" in result.detail
     assert f"from outside this environment, in {base_site}: " in result.detail
     assert "pip " in result.detail
+
+
+def test_a_remote_location_has_no_spec_to_match() -> None:
+    remote = LocationSpec(
+        name="far", kind="grpc_server", line=3, host="localhost", port=4500, python=None
+    )
+    results = {r.check: r for r in check_location(remote, clean_facts(), {}, "3.11.7")}
+    assert results["interpreter"].ok and "remote location on" in results["interpreter"].detail
+    assert results["requirements"].ok
+    assert results["definitions"].ok

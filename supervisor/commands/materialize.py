@@ -67,6 +67,7 @@ def materialize(
             sys.exit(EXIT_INTERRUPTED)
     if final is None:
         raise SupervisorError("the run ended without a final event")
-    click.echo(f"run {final.run_id}: {cs.EventType.Name(final.type)}")
+    status = cs.EventType.Name(final.type).removeprefix("RUN_")
+    click.echo(f"run {final.run_id}: {status}")
     if final.type != cs.RUN_SUCCESS:
         sys.exit(1)
