@@ -191,7 +191,7 @@ def test_no_match_lists_what_was_found() -> None:
     assert "'3.5'" in message.splitlines()[0]
     for i in discover():
         assert f"{i.version:<10} {i.path}" in message
-    assert "uv python install" in message and "--allow-python-downloads" in message
+    assert "interpreters are not downloaded" in message
 
 
 def test_a_match_too_old_to_host_says_so() -> None:

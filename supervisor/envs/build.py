@@ -186,7 +186,7 @@ def _build(envs_dir: Path, request: EnvRequest, say: Progress) -> BuiltEnv:
 def uv_environment() -> dict[str, str]:
     """The environment uv runs with: ours, no active venv, no interpreter downloads."""
     env = dict(os.environ)
-    # Interpreters come from this machine; downloads need --allow-python-downloads.
+    # Interpreters come from this machine: uv must never download one by itself.
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     env.pop("VIRTUAL_ENV", None)
     return env

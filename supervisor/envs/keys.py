@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from supervisor.errors import InterpreterNotFoundError
 from supervisor.pythons import PythonInfo, find_python
 from supervisor.runtime import runtime_hash
 from supervisor.workspace import LocationSpec, WorkspaceSpec
@@ -96,7 +97,13 @@ def plan(workspace: WorkspaceSpec, names: tuple[str, ...] = ()) -> dict[str, Env
     for location in selected:
         if not needs_env(location):
             continue
-        python = find_python(location.python)
+        try:
+            python = find_python(location.python)
+        except InterpreterNotFoundError as exc:
+            where = f"{workspace.path}:{location.line}" if location.line else "command line"
+            raise InterpreterNotFoundError(
+                f"{where} location {location.name!r} python: {exc}"
+            ) from None
         key = env_key(python, location.requirements)
         previous = by_key.get(key)
         users = (*previous.locations, location.name) if previous else (location.name,)

@@ -318,6 +318,7 @@ def _not_found_message(
     else:
         lines.append("found none (looked on PATH, in pyenv, asdf, uv's store, /usr/bin and so on)")
     lines.append(
-        "downloading one with `uv python install` is off; pass --allow-python-downloads to allow it"
+        "interpreters are not downloaded: install one (pyenv, asdf, uv, the system's packages)"
+        " or give python: the path of one"
     )
     return "\n".join(lines)
