@@ -15,13 +15,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
-import select  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -32,16 +27,16 @@ from typing import Any  # noqa: E402
 
 import psutil  # noqa: E402
 
+from bench import common  # noqa: E402
 from supervisor.client import CodeServerClient  # noqa: E402
 from supervisor.launch import (  # noqa: E402
     child_environment,
     code_server_command,
-    kill_group,
+    read_ready_line,
     start_code_server,
 )
 from tests.helpers import make_child_env, pyenv_python  # noqa: E402
 
-EMPTY_LOCATION = REPO / "examples" / "empty_location.py"
 MINIMAL_SERVER = Path(__file__).resolve().parent / "minimal_server.py"
 START_GOAL = 1.3  # ours / reference, at most
 RSS_GOAL = 1.25
@@ -71,43 +66,6 @@ class Series:
         return statistics.median(getattr(s, name) for s in self.samples)
 
 
-def private_tempdir() -> Path:
-    """A short private folder under /tmp (Unix socket paths are limited to 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="sv-", dir="/tmp"))
-    path.chmod(0o700)
-    return path
-
-
-def read_line(fd: int, deadline: float) -> bytes | None:
-    """Read one line from FD before DEADLINE (monotonic); None on EOF or timeout."""
-    data = b""
-    while b"\n" not in data:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        readable, _, _ = select.select([fd], [], [], remaining)
-        if not readable:
-            return None
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return None
-        data += chunk
-    return data.split(b"\n", 1)[0]
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM PROC and wait for it; SIGKILL its group when it misses the deadline."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        print(f"warning: pid {proc.pid} ignored SIGTERM for {STOP_TIMEOUT}s", file=sys.stderr)
-        kill_group(proc)
-
-
 def tail(path: Path, size: int = 2000) -> str:
     """The last SIZE characters of a log file, for error messages."""
     try:
@@ -134,7 +92,9 @@ def run_ours(python: str, workdir: Path) -> Sample:
     """Start our code server with the project's launcher and measure one run."""
     socket_path = workdir / "s.sock"
     log = workdir / "ours.log"
-    argv = code_server_command(python, python_file=str(EMPTY_LOCATION), socket=str(socket_path))
+    argv = code_server_command(
+        python, python_file=str(common.EMPTY_LOCATION), socket=str(socket_path)
+    )
     proc = None
     with open(log, "wb") as err:
         started = time.monotonic()
@@ -156,7 +116,7 @@ def run_ours(python: str, workdir: Path) -> Sample:
             rss = idle_rss(proc.pid)
         finally:
             if proc is not None:
-                stop(proc)
+                common.stop_process(proc, STOP_TIMEOUT)
     return Sample(ready_at - started, serving_at - started, rss)
 
 
@@ -182,26 +142,18 @@ def run_reference(python: str, workdir: Path) -> Sample:
                 )
             finally:
                 os.close(write_fd)
-            line = read_line(read_fd, started + STARTUP_TIMEOUT)
-            if line is None:
+            ready = read_ready_line(read_fd, started + STARTUP_TIMEOUT)
+            if ready is None:
                 raise RuntimeError(f"reference server not ready:\n{tail(log)}")
             ready_at = time.monotonic()
-            check_serving(json.loads(line)["address"])
+            check_serving(ready["address"])
             serving_at = time.monotonic()
             rss = idle_rss(proc.pid)
         finally:
             os.close(read_fd)
             if proc is not None:
-                stop(proc)
+                common.stop_process(proc, STOP_TIMEOUT)
     return Sample(ready_at - started, serving_at - started, rss)
-
-
-def fresh_workdir(parent: Path, name: str) -> Path:
-    """An empty private folder under PARENT for one run's socket and log."""
-    path = parent / name
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(mode=0o700)
-    return path
 
 
 def bench_python(minor: str, runs: int, scratch: Path, envs: Path) -> dict[str, Any]:
@@ -228,10 +180,10 @@ def bench_python(minor: str, runs: int, scratch: Path, envs: Path) -> dict[str, 
     }
     # One untimed round first: it writes the .pyc files and warms the page cache.
     for name, (run, _) in kinds.items():
-        run(python, fresh_workdir(scratch, name))
+        run(python, common.fresh_workdir(scratch, name))
     for _ in range(runs):
         for name, (run, series) in kinds.items():
-            series.samples.append(run(python, fresh_workdir(scratch, name)))
+            series.samples.append(run(python, common.fresh_workdir(scratch, name)))
     ours, ref = kinds["ours"][1], kinds["reference"][1]
     result: dict[str, Any] = {
         "python": version[0],
@@ -278,22 +230,19 @@ def report(results: list[dict[str, Any]]) -> None:
         for r in results
     )
     met = all(r["goals_met"] for r in results)
-    print(
-        f"Goals (start <= {START_GOAL}x, RSS <= {RSS_GOAL}x): "
-        f"{'met' if met else 'NOT met'} ({verdicts})"
-    )
+    print(f"Goals (start <= {START_GOAL}x, RSS <= {RSS_GOAL}x): {common.verdict(met)} ({verdicts})")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when every goal is met, 1 otherwise."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = common.parser_for(__doc__)
     parser.add_argument("--runs", type=int, default=15, help="timed runs per server (15)")
     parser.add_argument("--pythons", default="3.8,3.13", help="minor versions (3.8,3.13)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    scratch = private_tempdir()
+    scratch = common.private_tempdir()
     envs = Path(tempfile.mkdtemp(prefix="sv-bench-envs-"))
     try:
         results = [
@@ -304,13 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(envs, ignore_errors=True)
-    if args.json:
-        goals = {"start_ratio_max": START_GOAL, "rss_ratio_max": RSS_GOAL}
-        met = all(r["goals_met"] for r in results)
-        print(json.dumps({"goals": goals, "goals_met": met, "results": results}, indent=2))
-    else:
-        report(results)
-    return 0 if all(r["goals_met"] for r in results) else 1
+    goals = {"start_ratio_max": START_GOAL, "rss_ratio_max": RSS_GOAL}
+    met = all(r["goals_met"] for r in results)
+    whole = {"goals": goals, "goals_met": met, "results": results}
+    return common.finish(whole, args.json, lambda w: report(w["results"]), met)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -41,13 +39,10 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
-from bench.codeserver_start import private_tempdir  # noqa: E402
-from bench.codeserver_start import stop as stop_process  # noqa: E402
-from bench.restart import build_env, connect, stop_up  # noqa: E402
+from bench import common  # noqa: E402
 from supervisor import statefile  # noqa: E402
 from supervisor._proto_host import control_pb2 as pb  # noqa: E402
 from supervisor.control import ControlClient  # noqa: E402
@@ -55,7 +50,6 @@ from supervisor.errors import SupervisorError  # noqa: E402
 from supervisor.workspace.specs import HealthSpec  # noqa: E402
 from tests.uphelp import SUPERVISOR, Up  # noqa: E402
 
-LOCATION_FILE = Path(__file__).resolve().parent / "three_assets.py"
 ASSETS = 3
 LOCAL = "steady"
 FAST = "remote_fast"  # health interval FAST_INTERVAL
@@ -63,37 +57,14 @@ DEFAULT = "remote_default"  # the default health interval
 FAST_INTERVAL = 0.5
 DEFAULT_INTERVAL = HealthSpec().interval
 STARTED_LINE = "Started code server"
-BUILD_TIMEOUT = 900.0
+HOST = "127.0.0.1"
 UP_TIMEOUT = 120.0
-CALL_TIMEOUT = 10.0
 RESTART_TIMEOUT = 90.0  # one Restart call answers once the location has settled
 JOIN_TIMEOUT = 30.0
 SERVER_START_TIMEOUT = 60.0
 UNREACHABLE_TIMEOUT = 30.0
 RETURN_TIMEOUT = 30.0
-STATUS_POLL_SECONDS = 0.02
 MS = 1000.0
-
-LOCAL_WORKSPACE = """\
-envs_dir: {envs}
-load_from:
-  - python_file:
-      relative_path: {file}
-      location_name: {name}
-"""
-
-REMOTE_WORKSPACE = """\
-load_from:
-  - grpc_server:
-      host: 127.0.0.1
-      port: {port}
-      location_name: {fast}
-      health: {{interval: {interval:g}}}
-  - grpc_server:
-      host: 127.0.0.1
-      port: {port}
-      location_name: {default}
-"""
 
 
 @dataclass
@@ -118,12 +89,12 @@ class Caller:
 
     def _run(self) -> None:
         request = pb.LocationsRequest(locations=[self.name])
-        with ControlClient(self.workspace_file, timeout=CALL_TIMEOUT) as client:
+        with ControlClient(self.workspace_file, timeout=common.CALL_TIMEOUT) as client:
             while not self._stop.is_set():
                 started = time.monotonic()
                 error = ""
                 try:
-                    reply = client.call("ListDefinitions", request, timeout=CALL_TIMEOUT)
+                    reply = client.call("ListDefinitions", request, timeout=common.CALL_TIMEOUT)
                     entries = list(reply.locations)
                     if len(entries) != 1:
                         error = f"{len(entries)} entries in the reply"
@@ -151,7 +122,7 @@ class RemoteServer:
         self.started_at: float | None = None  # wall clock of the "Started code server" line
         self._started = threading.Event()
         self.proc = subprocess.Popen(
-            [SUPERVISOR, "api", "grpc", "-f", str(LOCATION_FILE), "-p", str(port)],
+            [SUPERVISOR, "api", "grpc", "-f", str(common.THREE_ASSETS), "-p", str(port)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -192,7 +163,7 @@ class RemoteServer:
         self._thread.join(JOIN_TIMEOUT)
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        common.stop_process(self.proc)
         self._thread.join(JOIN_TIMEOUT)
 
 
@@ -209,43 +180,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def location_status(client: ControlClient, name: str) -> pb.LocationStatus:
-    reply = client.call("Status", pb.StatusRequest(locations=[name]), timeout=CALL_TIMEOUT)
-    return reply.locations[0]
-
-
-def wait_location(
-    up: Up,
-    client: ControlClient,
-    name: str,
-    condition: Callable[[pb.LocationStatus], bool],
-    timeout: float,
-    what: str,
-) -> tuple[pb.LocationStatus, float]:
-    """Poll NAME's status until CONDITION holds: the status and the wall time it was seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if up.proc.poll() is not None:
-            raise RuntimeError(f"supervisor exited {up.proc.returncode}:\n{up.log()}")
-        with contextlib.suppress(SupervisorError):
-            current = location_status(client, name)
-            if condition(current):
-                return current, time.time()
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"{name}: timed out after {timeout:g}s waiting for {what}:\n{up.log()}"
-            )
-        time.sleep(STATUS_POLL_SECONDS)
-
-
-def moved_to(current: pb.LocationStatus, state: str, after: float) -> float:
-    """The wall time of the first recorded move to STATE at or after AFTER."""
-    for transition in current.history:
-        if transition.to_state == state and transition.at >= after:
-            return transition.at
-    raise RuntimeError(f"{current.name}: no move to {state} after {after} in {current.history}")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -269,43 +203,42 @@ def local_part(root: Path, restarts: int, baseline_seconds: float) -> dict[str, 
     """Calls without, then during, RESTARTS restarts of the one local location."""
     folder = root / "local"
     folder.mkdir()
-    workspace_file = folder / "workspace.yaml"
-    workspace_file.write_text(
-        LOCAL_WORKSPACE.format(envs=root / "envs", file=LOCATION_FILE, name=LOCAL)
+    workspace_file = common.write_workspace(
+        folder, [common.python_file(common.THREE_ASSETS, LOCAL)], envs=root / "envs"
     )
     up: Up | None = None
     caller: Caller | None = None
     try:
-        build_env(workspace_file)
+        common.build_env(workspace_file)
         up = Up(workspace_file, cwd=folder)
-        with connect(up, UP_TIMEOUT) as client:
-            wait_location(up, client, LOCAL, lambda s: s.state == "SERVING", UP_TIMEOUT, "SERVING")
+        with common.connect(up, UP_TIMEOUT) as client:
+            common.wait_location(up, client, LOCAL, common.is_serving, UP_TIMEOUT, "SERVING")
             caller = Caller(workspace_file, LOCAL)
             time.sleep(baseline_seconds)
             began = time.monotonic()
             durations, pids, problems = [], [], []
             for _ in range(restarts):
-                before = location_status(client, LOCAL).pid
+                before = common.location_status(client, LOCAL).pid
                 asked = time.monotonic()
                 reply = client.call(
                     "Restart", pb.LocationsRequest(locations=[LOCAL]), timeout=RESTART_TIMEOUT
                 )
                 durations.append(time.monotonic() - asked)
                 result = reply.results[0]
-                after = location_status(client, LOCAL)
+                after = common.location_status(client, LOCAL)
                 pids.append(after.pid)
                 if not result.ok or after.state != "SERVING" or after.pid == before:
                     problems.append(f"{result.message}, {after.state}, pid {before}->{after.pid}")
             ended = time.monotonic()
             caller.stop()
             calls, caller = caller.calls, None
-            restarts_reported = location_status(client, LOCAL).restarts
+            restarts_reported = common.location_status(client, LOCAL).restarts
     finally:
         if caller is not None:
             with contextlib.suppress(RuntimeError):
                 caller.stop()
         if up is not None:
-            stop_up(up)
+            common.stop_up(up)
         shutil.rmtree(statefile.socket_dir(workspace_file), ignore_errors=True)
     baseline = [c for c in calls if c.started < began]
     during = [c for c in calls if began <= c.started <= ended]
@@ -330,10 +263,12 @@ def remote_part(root: Path, rounds: int) -> dict[str, Any]:
     folder = root / "remote"
     folder.mkdir()
     port = free_port()
-    workspace_file = folder / "workspace.yaml"
-    workspace_file.write_text(
-        REMOTE_WORKSPACE.format(port=port, fast=FAST, default=DEFAULT, interval=FAST_INTERVAL)
-    )
+    health = f"{{interval: {FAST_INTERVAL:g}}}"
+    entries = [
+        common.entry("grpc_server", host=HOST, port=port, location_name=FAST, health=health),
+        common.entry("grpc_server", host=HOST, port=port, location_name=DEFAULT),
+    ]
+    workspace_file = common.write_workspace(folder, entries)
     server_log = folder / "server.log"
     server: RemoteServer | None = None
     up: Up | None = None
@@ -342,11 +277,9 @@ def remote_part(root: Path, rounds: int) -> dict[str, Any]:
         server = RemoteServer(port, server_log)
         server.wait_started(SERVER_START_TIMEOUT)
         up = Up(workspace_file, cwd=folder)
-        with connect(up, UP_TIMEOUT) as client:
+        with common.connect(up, UP_TIMEOUT) as client:
             for name in (FAST, DEFAULT):
-                wait_location(
-                    up, client, name, lambda s: s.state == "SERVING", UP_TIMEOUT, "SERVING"
-                )
+                common.wait_location(up, client, name, common.is_serving, UP_TIMEOUT, "SERVING")
             for _ in range(rounds):
                 # Random pauses, so that the kill and the new start fall anywhere between two
                 # health checks (back to back, they would land at the same point every round).
@@ -356,7 +289,7 @@ def remote_part(root: Path, rounds: int) -> dict[str, Any]:
                 server = None
                 unreachable = {}
                 for name in (FAST, DEFAULT):
-                    seen, _ = wait_location(
+                    seen, _ = common.wait_location(
                         up,
                         client,
                         name,
@@ -364,23 +297,26 @@ def remote_part(root: Path, rounds: int) -> dict[str, Any]:
                         UNREACHABLE_TIMEOUT,
                         "UNREACHABLE",
                     )
-                    unreachable[name] = moved_to(seen, "UNREACHABLE", killed) - killed
+                    unreachable[name] = (
+                        common.transition_after(seen, "UNREACHABLE", killed).at - killed
+                    )
                 time.sleep(random.uniform(0, DEFAULT_INTERVAL))
                 server = RemoteServer(port, server_log)
                 started = server.wait_started(SERVER_START_TIMEOUT)
                 for name in (FAST, DEFAULT):
-                    seen, seen_at = wait_location(
+                    seen, seen_at = common.wait_location(
                         up,
                         client,
                         name,
-                        lambda s: s.state == "SERVING",
+                        common.is_serving,
                         RETURN_TIMEOUT,
                         "SERVING again",
                     )
                     samples[name].append(
                         {
                             "kill_to_unreachable": unreachable[name],
-                            "serving": moved_to(seen, "SERVING", killed) - started,
+                            "serving": common.transition_after(seen, "SERVING", killed).at
+                            - started,
                             "serving_seen": seen_at - started,
                         }
                     )
@@ -388,7 +324,7 @@ def remote_part(root: Path, rounds: int) -> dict[str, Any]:
         if server is not None:
             server.stop()
         if up is not None:
-            stop_up(up)
+            common.stop_up(up)
         shutil.rmtree(statefile.socket_dir(workspace_file), ignore_errors=True)
     result: dict[str, Any] = {"rounds": rounds, "port": port}
     for name, interval in ((FAST, FAST_INTERVAL), (DEFAULT, DEFAULT_INTERVAL)):
@@ -407,7 +343,7 @@ def remote_part(root: Path, rounds: int) -> dict[str, Any]:
 
 
 def run(restarts: int, baseline_seconds: float, rounds: int) -> dict[str, Any]:
-    root = private_tempdir()
+    root = common.private_tempdir()
     try:
         local = local_part(root, restarts, baseline_seconds)
         remote = remote_part(root, rounds)
@@ -419,10 +355,6 @@ def run(restarts: int, baseline_seconds: float, rounds: int) -> dict[str, Any]:
         "remote_default": remote[DEFAULT]["goal_met"],
     }
     return {"local": local, "remote": remote, "goals": goals, "goals_met": all(goals.values())}
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "NOT met"
 
 
 def latency(s: dict[str, Any]) -> str:
@@ -448,7 +380,10 @@ def report(r: dict[str, Any]) -> None:
         print(f"  warning: a restart did not end SERVING on a new pid: {problem}")
     for failure in local["failures_sample"]:
         print(f"  failure: {failure}")
-    print(f"  failed calls: {local['failed_total']} (goal 0): {verdict(goals['no_failed_call'])}")
+    print(
+        f"  failed calls: {local['failed_total']} (goal 0):"
+        f" {common.verdict(goals['no_failed_call'])}"
+    )
     print(
         "Remote grpc_server, 'Started code server' line -> supervisor SERVING"
         f" ({remote['rounds']} rounds, ms):"
@@ -461,14 +396,14 @@ def report(r: dict[str, Any]) -> None:
             f"  {label} ({entry['interval']:g} s): median {median:.0f} ms, max {top:.0f} ms"
             f" ({samples});"
             f" kill -> UNREACHABLE {entry['median_unreachable_seconds'] * MS:.0f} ms"
-            f"  goal <= {entry['interval'] * MS:.0f} ms: {verdict(entry['goal_met'])}"
+            f"  goal <= {entry['interval'] * MS:.0f} ms: {common.verdict(entry['goal_met'])}"
         )
-    print(f"Goals: {verdict(r['goals_met'])}")
+    print(f"Goals: {common.verdict(r['goals_met'])}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when every goal is met, 1 otherwise."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = common.parser_for(__doc__)
     parser.add_argument("--restarts", type=int, default=10, help="restarts of the location (10)")
     parser.add_argument(
         "--baseline-seconds", type=float, default=5.0, help="calls without restarts first (5)"
@@ -479,11 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.restarts < 1 or args.remote_rounds < 1 or args.baseline_seconds <= 0:
         parser.error("--restarts and --remote-rounds must be at least 1, --baseline-seconds > 0")
     result = run(args.restarts, args.baseline_seconds, args.remote_rounds)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        report(result)
-    return 0 if result["goals_met"] else 1
+    return common.finish(result, args.json, report, result["goals_met"])
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from typing import Any  # noqa: E402
 
 import psutil  # noqa: E402
 
+from bench import common  # noqa: E402
 from supervisor import pythons  # noqa: E402
 from supervisor.envs import EnvRequest, ensure_env, plan  # noqa: E402
 from supervisor.envs.build import installed_packages, site_packages_of, uv_environment  # noqa: E402
@@ -45,7 +46,6 @@ from supervisor.runtime import runtime_hash  # noqa: E402
 from supervisor.tools import uv_binary  # noqa: E402
 from supervisor.workspace import load_workspace  # noqa: E402
 
-EMPTY_LOCATION = REPO / "examples" / "empty_location.py"
 # The three locations of the bench workspace; the first one is the one cold and warm build.
 LOCATION_REQUIREMENTS = {
     "a": ("attrs==23.2.0", "six==1.16.0"),
@@ -222,20 +222,18 @@ def interleave(
     return pair
 
 
-def write_workspace(folder: Path, python: str) -> Path:
+def make_workspace(folder: Path, python: str) -> Path:
     """A workspace.yaml of three python_file locations on PYTHON with small requirements."""
-    entries = []
-    for name, requirements in LOCATION_REQUIREMENTS.items():
-        entries.append(
-            "  - python_file:\n"
-            f"      relative_path: {EMPTY_LOCATION}\n"
-            f"      location_name: {name}\n"
-            f'      python: "{python}"\n'
-            f"      requirements: {json.dumps(list(requirements))}\n"
+    entries = (
+        common.python_file(
+            common.EMPTY_LOCATION,
+            name,
+            python=f'"{python}"',
+            requirements=json.dumps(list(requirements)),
         )
-    path = folder / "workspace.yaml"
-    path.write_text(f"envs_dir: {folder / 'envs'}\nload_from:\n" + "".join(entries))
-    return path
+        for name, requirements in LOCATION_REQUIREMENTS.items()
+    )
+    return common.write_workspace(folder, entries, envs=folder / "envs")
 
 
 def time_calls(call: Callable[[], object], count: int) -> list[float]:
@@ -316,7 +314,7 @@ def bench_parts(env: Path, version: str) -> dict[str, float]:
 
 def run_bench(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     """All three measurements in SCRATCH; returns the results."""
-    workspace_path = write_workspace(scratch, args.python)
+    workspace_path = make_workspace(scratch, args.python)
     request = plan(load_workspace(workspace_path))["a"]
     fresh = iter(range(1_000_000))
 
@@ -432,21 +430,18 @@ def report(r: dict[str, Any]) -> None:
         f" runtime_hash uncached {ms(parts['runtime_hash_uncached_seconds'])}"
     )
     met = r["met"]
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "NOT met"
-
     print(
-        f"Goals: cold <= {COLD_GOAL}x raw: {verdict(met['cold'])} ({r['cold']['ratio']:.2f});"
-        f" warm <= {WARM_GOAL}x raw: {verdict(met['warm'])} ({r['warm']['ratio']:.2f});"
-        f" hit < {HIT_GOAL * 1000:g} ms per location: {verdict(met['hit'])}"
+        f"Goals: cold <= {COLD_GOAL}x raw: {common.verdict(met['cold'])}"
+        f" ({r['cold']['ratio']:.2f});"
+        f" warm <= {WARM_GOAL}x raw: {common.verdict(met['warm'])} ({r['warm']['ratio']:.2f});"
+        f" hit < {HIT_GOAL * 1000:g} ms per location: {common.verdict(met['hit'])}"
         f" ({ms(h['per_location_seconds'])})"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when every goal is met, 1 otherwise."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = common.parser_for(__doc__)
     parser.add_argument("--runs", type=int, default=5, help="cold runs per build (5)")
     parser.add_argument("--warm-runs", type=int, default=15, help="warm runs per build (15)")
     parser.add_argument("--python", default="3.12", help="interpreter version (3.12)")
@@ -459,11 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_bench(args, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        report(result)
-    return 0 if result["goals_met"] else 1
+    return common.finish(result, args.json, report, result["goals_met"])
 
 
 if __name__ == "__main__":

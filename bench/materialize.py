@@ -25,9 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import argparse  # noqa: E402
 import importlib.util  # noqa: E402
-import json  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -36,50 +34,21 @@ import time  # noqa: E402
 from types import ModuleType  # noqa: E402
 from typing import Any  # noqa: E402
 
-from bench.codeserver_start import private_tempdir  # noqa: E402
-from bench.restart import build_env, connect, interpreter_of, stop_up  # noqa: E402
+from bench import common  # noqa: E402
 from supervisor import statefile  # noqa: E402
 from supervisor._proto import codeserver_pb2 as cs  # noqa: E402
 from supervisor._proto_host import control_pb2 as pb  # noqa: E402
 from supervisor.control import ControlClient  # noqa: E402
-from supervisor.errors import SupervisorError  # noqa: E402
 from tests.uphelp import SUPERVISOR, Up  # noqa: E402
 
-LOCATION_FILE = Path(__file__).resolve().parent / "three_assets.py"
 NAME = "chain"
 STEPS = ["a", "b", "c"]
 API_GOAL = 0.250  # seconds, under
 UP_TIMEOUT = 120.0
 RUN_TIMEOUT = 60.0
-STATUS_POLL_SECONDS = 0.02
 FINAL = (cs.RUN_SUCCESS, cs.RUN_FAILURE, cs.RUN_CANCELED)
 PHASES = ("resolve", "worker_start", "steps", "relay")
 MS = 1000.0
-
-WORKSPACE = """\
-envs_dir: {envs}
-load_from:
-  - python_file:
-      relative_path: {file}
-      location_name: {name}
-"""
-
-
-def wait_serving(up: Up, client: ControlClient, timeout: float) -> pb.LocationStatus:
-    """Poll status until the location is SERVING; fail with the supervisor's log."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if up.proc.poll() is not None:
-            raise RuntimeError(f"supervisor exited {up.proc.returncode}:\n{up.log()}")
-        try:
-            current = client.call("Status", pb.StatusRequest(locations=[NAME]), timeout=10)
-            if current.locations[0].state == "SERVING":
-                return current.locations[0]
-        except SupervisorError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not SERVING within {timeout:g}s:\n{up.log()}")
-        time.sleep(STATUS_POLL_SECONDS)
 
 
 def via_cli(workspace_file: Path) -> float:
@@ -139,7 +108,7 @@ def via_api(client: ControlClient) -> dict[str, float]:
 
 
 def load_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_three_assets", LOCATION_FILE)
+    spec = importlib.util.spec_from_file_location("bench_three_assets", common.THREE_ASSETS)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -174,17 +143,21 @@ def interpreter_starts(python: str, runs: int) -> dict[str, float]:
 
 def run(runs: int) -> dict[str, Any]:
     """Bring the workspace up, warm up, then interleave RUNS runs of each kind."""
-    root = private_tempdir()
-    workspace_file = root / "workspace.yaml"
-    workspace_file.write_text(WORKSPACE.format(envs=root / "envs", file=LOCATION_FILE, name=NAME))
+    root = common.private_tempdir()
+    workspace_file = common.write_workspace(
+        root, [common.python_file(common.THREE_ASSETS, NAME)], envs=root / "envs"
+    )
     module = load_module()
     up: Up | None = None
     cli, api, local = [], [], []
     try:
-        build_env(workspace_file)
+        common.build_env(workspace_file)
         up = Up(workspace_file, cwd=root)
-        with connect(up, UP_TIMEOUT) as client:
-            python, version = interpreter_of(wait_serving(up, client, UP_TIMEOUT).pid)
+        with common.connect(up, UP_TIMEOUT) as client:
+            first, _ = common.wait_location(
+                up, client, NAME, common.is_serving, UP_TIMEOUT, "SERVING"
+            )
+            python, version = common.interpreter_of(first.pid)
             via_cli(workspace_file)  # warm-up, untimed
             via_api(client)
             in_process(module)
@@ -195,7 +168,7 @@ def run(runs: int) -> dict[str, Any]:
             starts = interpreter_starts(python, min(runs, 10))
     finally:
         if up is not None:
-            stop_up(up)
+            common.stop_up(up)
         shutil.rmtree(statefile.socket_dir(workspace_file), ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
     cli_median = statistics.median(cli)
@@ -246,26 +219,19 @@ def report(r: dict[str, Any]) -> None:
         f"  the location's interpreter: bare start {starts['bare'] * MS:.1f} ms, start +"
         f" `import supervisor.codeserver.worker` {starts['worker_import'] * MS:.1f} ms"
     )
-    print(
-        f"Goal (control API < {r['goal_seconds'] * MS:.0f} ms):"
-        f" {'met' if r['goal_met'] else 'NOT met'}"
-    )
+    print(f"Goal (control API < {r['goal_seconds'] * MS:.0f} ms): {common.verdict(r['goal_met'])}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when the goal is met, 1 otherwise."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = common.parser_for(__doc__)
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each kind (20)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     result = run(args.runs)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        report(result)
-    return 0 if result["goal_met"] else 1
+    return common.finish(result, args.json, report, result["goal_met"])
 
 
 if __name__ == "__main__":

@@ -20,62 +20,40 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import json  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 import psutil  # noqa: E402
 
-from bench.codeserver_start import private_tempdir  # noqa: E402
+from bench import common  # noqa: E402
 from supervisor import statefile  # noqa: E402
 from supervisor._proto_host import control_pb2 as pb  # noqa: E402
 from supervisor.control import ControlClient  # noqa: E402
 from supervisor.errors import SupervisorError  # noqa: E402
-from tests.uphelp import SUPERVISOR, Up  # noqa: E402
+from tests.uphelp import Up  # noqa: E402
 
-EMPTY_LOCATION = REPO / "examples" / "empty_location.py"
 SMALL = 3
 SMALL_GOAL = 1.5  # seconds to all SERVING, under
 RSS_GOAL = 100e6  # bytes (100 MB), under
 CPU_GOAL = 2.0  # percent of one core while idle, under
 POLL_SECONDS = 0.02
 SETTLE_SECONDS = 2.0  # after all SERVING, before the idle window
-BUILD_TIMEOUT = 900.0
 STOP_TIMEOUT = 120.0
 FAILED = {"BUILD_FAILED", "FATAL", "LOAD_ERROR", "STOPPED"}
 MB = 1e6
 
 
-def write_workspace(folder: Path, envs: Path, count: int) -> Path:
+def make_workspace(folder: Path, envs: Path, count: int) -> Path:
     """A workspace file in FOLDER with COUNT locations on examples/empty_location.py."""
     folder.mkdir(mode=0o700)
-    entries = "".join(
-        f"  - python_file:\n"
-        f"      relative_path: {EMPTY_LOCATION}\n"
-        f"      location_name: loc{index:03d}\n"
-        for index in range(count)
+    entries = (
+        common.python_file(common.EMPTY_LOCATION, f"loc{index:03d}") for index in range(count)
     )
-    path = folder / "workspace.yaml"
-    path.write_text(f"envs_dir: {envs}\nload_from:\n{entries}")
-    return path
-
-
-def build_env(workspace_file: Path) -> None:
-    """Build the shared environment (untimed), failing with uv's output."""
-    done = subprocess.run(
-        [SUPERVISOR, "env", "build", "-w", str(workspace_file)],
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"env build failed:\n{done.stdout}\n{done.stderr}")
+    return common.write_workspace(folder, entries, envs=envs)
 
 
 def states(up: Up, client: ControlClient | None) -> tuple[ControlClient | None, list[str]]:
@@ -122,29 +100,9 @@ def start_up(workspace_file: Path, count: int) -> tuple[Up, float]:
     try:
         wait_all_serving(up, count, 60 + 2 * count)
     except BaseException:
-        stop_up(up)
+        common.stop_up(up, STOP_TIMEOUT)
         raise
     return up, time.monotonic() - started
-
-
-def stop_up(up: Up) -> None:
-    """SIGTERM the supervisor (SIGKILL at the deadline), then end any code server it left."""
-    children: list[psutil.Process] = []
-    with contextlib.suppress(psutil.Error):
-        children = psutil.Process(up.proc.pid).children(recursive=True)
-    try:
-        up.stop(signal.SIGTERM, STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        print(f"warning: supervisor ignored SIGTERM for {STOP_TIMEOUT:g}s", file=sys.stderr)
-    alive = [p for p in children if p.is_running()]
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(alive, timeout=5)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=5)
 
 
 def busy_seconds(times: Any) -> float:
@@ -177,19 +135,19 @@ def idle_cost(pid: int, seconds: float) -> dict[str, Any]:
 
 def run(locations: int, idle_seconds: float, runs: int) -> dict[str, Any]:
     """Build, warm up, time the small and the large `up`; return the figures."""
-    root = private_tempdir()
+    root = common.private_tempdir()
     envs = root / "envs"
-    small = write_workspace(root / "small", envs, SMALL)
-    large = write_workspace(root / "large", envs, locations)
+    small = make_workspace(root / "small", envs, SMALL)
+    large = make_workspace(root / "large", envs, locations)
     result: dict[str, Any] = {"locations": locations, "runs": runs}
     up: Up | None = None
     try:
-        build_env(large)
-        stop_up(start_up(small, SMALL)[0])  # warm-up, untimed
+        common.build_env(large)
+        common.stop_up(start_up(small, SMALL)[0], STOP_TIMEOUT)  # warm-up, untimed
         small_samples = []
         for _ in range(runs):
             up, seconds = start_up(small, SMALL)
-            stop_up(up)
+            common.stop_up(up, STOP_TIMEOUT)
             up = None
             small_samples.append(seconds)
         result["small_up_seconds"] = statistics.median(small_samples)
@@ -204,7 +162,7 @@ def run(locations: int, idle_seconds: float, runs: int) -> dict[str, Any]:
         result["stop_seconds"] = time.monotonic() - stopping
     finally:
         if up is not None:
-            stop_up(up)
+            common.stop_up(up, STOP_TIMEOUT)
         for workspace_file in (small, large):
             shutil.rmtree(statefile.socket_dir(workspace_file), ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
@@ -217,10 +175,6 @@ def run(locations: int, idle_seconds: float, runs: int) -> dict[str, Any]:
     return result
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "NOT met"
-
-
 def report(r: dict[str, Any]) -> None:
     """Print the figures and met / not met per goal."""
     goals, n = r["goals"], r["locations"]
@@ -228,27 +182,27 @@ def report(r: dict[str, Any]) -> None:
     print(
         f"up, {SMALL} locations, spawn -> all SERVING: {r['small_up_seconds']:.2f} s"
         f" (median of {r['runs']}: {samples})"
-        f"  goal < {SMALL_GOAL:g} s: {verdict(goals['small_up'])}"
+        f"  goal < {SMALL_GOAL:g} s: {common.verdict(goals['small_up'])}"
     )
     print(f"up, {n} locations, spawn -> all SERVING: {r['large_up_seconds']:.2f} s")
     print(
         f"supervisor RSS with {n} serving: {r['rss_bytes'] / MB:.1f} MB after"
         f" {r['idle_seconds']:.0f} s idle ({r['rss_serving_bytes'] / MB:.1f} MB at all SERVING;"
         f" {r['threads']} threads, {r['fds']} fds)"
-        f"  goal < {RSS_GOAL / MB:.0f} MB: {verdict(goals['rss'])}"
+        f"  goal < {RSS_GOAL / MB:.0f} MB: {common.verdict(goals['rss'])}"
     )
     print(
         f"supervisor CPU idle over {r['idle_seconds']:.0f} s: {r['cpu_percent']:.2f}% of a core"
         f" (its {n} code servers together: {r['children_cpu_percent']:.2f}%)"
-        f"  goal < {CPU_GOAL:g}%: {verdict(goals['idle_cpu'])}"
+        f"  goal < {CPU_GOAL:g}%: {common.verdict(goals['idle_cpu'])}"
     )
     print(f"stop with {n} locations, SIGTERM -> exit {r['exit_code']}: {r['stop_seconds']:.2f} s")
-    print(f"Goals: {verdict(r['goals_met'])}")
+    print(f"Goals: {common.verdict(r['goals_met'])}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when every goal is met, 1 otherwise."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = common.parser_for(__doc__)
     parser.add_argument("--locations", type=int, default=50, help="locations of the large up")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="idle window (30)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of the 3-location up")
@@ -257,11 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.locations < 1 or args.runs < 1 or args.idle_seconds <= 0:
         parser.error("--locations and --runs must be at least 1, --idle-seconds above 0")
     result = run(args.locations, args.idle_seconds, args.runs)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        report(result)
-    return 0 if result["goals_met"] else 1
+    return common.finish(result, args.json, report, result["goals_met"])
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ def start_code_server(
     finally:
         os.close(write_fd)
     try:
-        message = _read_ready(read_fd, started + startup_timeout)
+        message = read_ready_line(read_fd, started + startup_timeout)
     finally:
         os.close(read_fd)
     address = "?"
@@ -150,7 +150,7 @@ def start_code_server(
     )
 
 
-def _read_ready(fd: int, deadline: float) -> dict[str, Any] | None:
+def read_ready_line(fd: int, deadline: float) -> dict[str, Any] | None:
     """Read one JSON line from FD before DEADLINE; None on EOF or timeout."""
     data = b""
     while b"\n" not in data:
