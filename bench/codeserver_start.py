@@ -1,10 +1,13 @@
 """Benchmark: our code server's start time and idle RSS against a minimal gRPC server.
 
 For each interpreter, builds one uv environment (grpcio, protobuf, the child runtime) and then,
-interleaving the two kinds of runs to share machine noise, measures spawn -> ready line on a
-pipe -> one Health.Check answered SERVING, and the idle RSS after a short settle.
+interleaving the two kinds of runs to share machine noise, starts each server the way the
+supervisor does (CodeServerProcess, here through launch.blocking) and measures spawn -> ready
+line on the inherited pipe -> one Health.Check answered SERVING, and the idle RSS after a short
+settle. --smoke: one run of each on Python 3.8.
 
 Usage: .venv/bin/python bench/codeserver_start.py [--runs N] [--pythons 3.8,3.13] [--json]
+    [--smoke]
 """
 
 from __future__ import annotations
@@ -15,27 +18,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import os  # noqa: E402
 import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
 import psutil  # noqa: E402
 
 from bench import common  # noqa: E402
-from supervisor.client import CodeServerClient  # noqa: E402
-from supervisor.launch import (  # noqa: E402
-    child_environment,
-    code_server_command,
-    read_ready_line,
-    start_code_server,
-)
-from tests.helpers import make_child_env, pyenv_python  # noqa: E402
+from bench.common import Sample  # noqa: E402
+from supervisor.control.codeserver import CodeServerClient  # noqa: E402
+from supervisor.launch.blocking import BlockingServer  # noqa: E402
+from supervisor.launch.command import child_environment, code_server_command  # noqa: E402
 
 MINIMAL_SERVER = Path(__file__).resolve().parent / "minimal_server.py"
 START_GOAL = 1.3  # ours / reference, at most
@@ -45,33 +40,7 @@ CALL_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 SETTLE_SECONDS = 0.5
 MIB = 1024 * 1024
-
-
-@dataclass
-class Sample:
-    """One run: seconds from spawn to the ready line and to SERVING, and idle RSS in bytes."""
-
-    ready: float
-    serving: float
-    rss: int
-
-
-@dataclass
-class Series:
-    """All runs of one kind of server on one interpreter."""
-
-    samples: list[Sample] = field(default_factory=list)
-
-    def median(self, name: str) -> float:
-        return statistics.median(getattr(s, name) for s in self.samples)
-
-
-def tail(path: Path, size: int = 2000) -> str:
-    """The last SIZE characters of a log file, for error messages."""
-    try:
-        return path.read_text(errors="replace")[-size:]
-    except OSError:
-        return ""
+SMOKE = {"runs": 1, "pythons": "3.8"}
 
 
 def check_serving(address: str) -> None:
@@ -88,103 +57,65 @@ def idle_rss(pid: int) -> int:
     return psutil.Process(pid).memory_info().rss
 
 
-def run_ours(python: str, workdir: Path) -> Sample:
-    """Start our code server with the project's launcher and measure one run."""
-    socket_path = workdir / "s.sock"
-    log = workdir / "ours.log"
-    argv = code_server_command(
-        python, python_file=str(common.EMPTY_LOCATION), socket=str(socket_path)
+def measure_start(argv: list[str], workdir: Path, name: str) -> Sample:
+    """Start ARGV as the supervisor starts a code server and measure one run: seconds from
+    spawn to the ready line ("ready") and to SERVING ("serving"), and the idle RSS."""
+    server = BlockingServer(
+        argv,
+        location=f"bench-{name}",
+        env=child_environment(),
+        cwd=str(workdir),  # not the repo: `-m` must not find the host's package
+        output=workdir / f"{name}.log",
+        socket_path=workdir / f"{name}.sock",
     )
-    proc = None
-    with open(log, "wb") as err:
+    with server:
         started = time.monotonic()
-        try:
-            proc, ready = start_code_server(
-                argv,
-                location="bench",
-                cwd=str(workdir),  # not the repo: `-m` must not find the host's package
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                startup_timeout=STARTUP_TIMEOUT,
-                stderr_tail=lambda: tail(log),
-            )
-            ready_at = time.monotonic()
-            check_serving(ready.address)
-            serving_at = time.monotonic()
-            if ready.load_error:
-                raise RuntimeError(f"the location failed to load: {ready.load_error}")
-            rss = idle_rss(proc.pid)
-        finally:
-            if proc is not None:
-                common.stop_process(proc, STOP_TIMEOUT)
-    return Sample(ready_at - started, serving_at - started, rss)
+        ready = server.start(STARTUP_TIMEOUT)
+        ready_at = time.monotonic()
+        check_serving(ready.address)
+        serving_at = time.monotonic()
+        if ready.load_error:
+            raise RuntimeError(f"{name}: the location failed to load: {ready.load_error}")
+        rss = idle_rss(ready.pid)
+        server.stop(STOP_TIMEOUT)
+    return Sample({"ready": ready_at - started, "serving": serving_at - started, "rss_bytes": rss})
+
+
+def run_ours(python: str, workdir: Path) -> Sample:
+    """Our code server on examples/empty_location.py."""
+    socket = workdir / "ours.sock"
+    argv = code_server_command(python, python_file=str(common.EMPTY_LOCATION), socket=str(socket))
+    return measure_start(argv, workdir, "ours")
 
 
 def run_reference(python: str, workdir: Path) -> Sample:
-    """Start the minimal server the same way (ready line on a pipe) and measure one run."""
-    socket_path = workdir / "r.sock"
-    log = workdir / "reference.log"
-    proc = None
-    with open(log, "wb") as err:
-        started = time.monotonic()
-        read_fd, write_fd = os.pipe()
-        try:
-            try:
-                proc = subprocess.Popen(
-                    [python, str(MINIMAL_SERVER), str(socket_path), str(write_fd)],
-                    env=child_environment(),
-                    cwd=str(workdir),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=err,
-                    pass_fds=(write_fd,),
-                    start_new_session=True,
-                )
-            finally:
-                os.close(write_fd)
-            ready = read_ready_line(read_fd, started + STARTUP_TIMEOUT)
-            if ready is None:
-                raise RuntimeError(f"reference server not ready:\n{tail(log)}")
-            ready_at = time.monotonic()
-            check_serving(ready["address"])
-            serving_at = time.monotonic()
-            rss = idle_rss(proc.pid)
-        finally:
-            os.close(read_fd)
-            if proc is not None:
-                common.stop_process(proc, STOP_TIMEOUT)
-    return Sample(ready_at - started, serving_at - started, rss)
+    """The minimal gRPC server (bench/minimal_server.py), started the same way."""
+    argv = [python, str(MINIMAL_SERVER), str(workdir / "reference.sock")]
+    return measure_start(argv, workdir, "reference")
 
 
 def bench_python(minor: str, runs: int, scratch: Path, envs: Path) -> dict[str, Any]:
     """Build the environment for MINOR and run both servers RUNS times, interleaved."""
-    interpreter = pyenv_python(minor)
+    interpreter = common.pyenv_python(minor)
     built = time.monotonic()
-    python = str(make_child_env(envs / f"py{minor}", interpreter))
+    python = str(common.child_env(envs / f"py{minor}", interpreter))
     build_seconds = time.monotonic() - built
-    version = subprocess.run(
-        [
-            python,
-            "-c",
-            "import sys, grpc, google.protobuf as p; "
-            "print(sys.version.split()[0], grpc.__version__, p.__version__)",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.split()
-    kinds: dict[str, tuple[Callable[[str, Path], Sample], Series]] = {
-        "ours": (run_ours, Series()),
-        "reference": (run_reference, Series()),
+    version = common.run_python(
+        python,
+        "import sys, grpc, google.protobuf as p; "
+        "print(sys.version.split()[0], grpc.__version__, p.__version__)",
+    ).split()
+    kinds: dict[str, tuple[Callable[[str, Path], Sample], list[Sample]]] = {
+        "ours": (run_ours, []),
+        "reference": (run_reference, []),
     }
     # One untimed round first: it writes the .pyc files and warms the page cache.
     for name, (run, _) in kinds.items():
         run(python, common.fresh_workdir(scratch, name))
     for _ in range(runs):
-        for name, (run, series) in kinds.items():
-            series.samples.append(run(python, common.fresh_workdir(scratch, name)))
-    ours, ref = kinds["ours"][1], kinds["reference"][1]
+        for name, (run, samples) in kinds.items():
+            samples.append(run(python, common.fresh_workdir(scratch, name)))
+    ours, ref = common.medians(kinds["ours"][1]), common.medians(kinds["reference"][1])
     result: dict[str, Any] = {
         "python": version[0],
         "grpcio": version[1],
@@ -192,15 +123,15 @@ def bench_python(minor: str, runs: int, scratch: Path, envs: Path) -> dict[str, 
         "env_build_seconds": round(build_seconds, 2),
         "runs": runs,
     }
-    for name, series in (("ours", ours), ("reference", ref)):
+    for name, medians in (("ours", ours), ("reference", ref)):
         result[name] = {
-            "start_seconds": series.median("serving"),
-            "ready_line_seconds": series.median("ready"),
-            "rss_bytes": int(series.median("rss")),
-            "samples": [asdict(s) for s in series.samples],
+            "start_seconds": medians["serving"],
+            "ready_line_seconds": medians["ready"],
+            "rss_bytes": int(medians["rss_bytes"]),
+            "samples": [s.figures for s in kinds[name][1]],
         }
-    result["start_ratio"] = ours.median("serving") / ref.median("serving")
-    result["rss_ratio"] = ours.median("rss") / ref.median("rss")
+    result["start_ratio"] = ours["serving"] / ref["serving"]
+    result["rss_ratio"] = ours["rss_bytes"] / ref["rss_bytes"]
     result["goals_met"] = result["start_ratio"] <= START_GOAL and result["rss_ratio"] <= RSS_GOAL
     return result
 
@@ -238,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = common.parser_for(__doc__)
     parser.add_argument("--runs", type=int, default=15, help="timed runs per server (15)")
     parser.add_argument("--pythons", default="3.8,3.13", help="minor versions (3.8,3.13)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
+    args = common.parse(parser, argv, SMOKE)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     scratch = common.private_tempdir()
@@ -256,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     goals = {"start_ratio_max": START_GOAL, "rss_ratio_max": RSS_GOAL}
     met = all(r["goals_met"] for r in results)
     whole = {"goals": goals, "goals_met": met, "results": results}
-    return common.finish(whole, args.json, lambda w: report(w["results"]), met)
+    return common.finish(whole, args, lambda w: report(w["results"]), met)
 
 
 if __name__ == "__main__":

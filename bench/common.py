@@ -1,7 +1,9 @@
-"""What the benchmarks share: scratch folders, workspace files, a supervised `up`, the ending.
+"""What the benchmarks share: samples and their statistics, scratch folders, workspace files,
+a supervised `up`, the command line and the ending.
 
 Imported as `bench.common` by the scripts in bench/, which put the repository root on sys.path
-before they import it.
+before they import it. Nothing here imports tests/: the benchmarks run from a checkout or an
+installed tree alike.
 """
 
 from __future__ import annotations
@@ -9,31 +11,79 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
 from supervisor._proto_host import control_pb2 as pb
-from supervisor.control import ControlClient
+from supervisor.control.client import ControlClient
 from supervisor.errors import SupervisorError
-from supervisor.launch import kill_group
-from tests.uphelp import SUPERVISOR, Up
+from supervisor.runtime import install_runtime
+from supervisor.tools import uv_binary
 
 REPO = Path(__file__).resolve().parent.parent
 EMPTY_LOCATION = REPO / "examples" / "empty_location.py"
 THREE_ASSETS = REPO / "bench" / "three_assets.py"  # a -> b -> c
+SUPERVISOR = str(Path(sys.executable).parent / "supervisor")
 BUILD_TIMEOUT = 900.0
 CALL_TIMEOUT = 10.0
+QUICK_TIMEOUT = 60.0
 STATUS_POLL_SECONDS = 0.02
+LOG_LINES = 40
+
+T = TypeVar("T")
+
+
+# Samples and their statistics.
+
+
+@dataclass
+class Sample:
+    """One run's figures by name: seconds, or bytes where the name says so."""
+
+    figures: dict[str, float]
+
+    def __getitem__(self, name: str) -> float:
+        return self.figures[name]
+
+
+def median(values: Iterable[float]) -> float:
+    """The median of VALUES (there must be some)."""
+    return statistics.median(list(values))
+
+
+def medians(samples: Sequence[Sample]) -> dict[str, float]:
+    """The median of each figure over SAMPLES, which all carry the same names."""
+    return {name: median(s[name] for s in samples) for name in samples[0].figures}
+
+
+def percentile(values: Iterable[float], fraction: float) -> float:
+    """The nearest-rank percentile: the smallest value with FRACTION of VALUES at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def tail(path: Path, lines: int = LOG_LINES) -> str:
+    """The last LINES lines of a log file, for error messages ("" when it cannot be read)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# Folders, interpreters and processes.
 
 
 def private_tempdir() -> Path:
@@ -51,6 +101,43 @@ def fresh_workdir(parent: Path, name: str) -> Path:
     return path
 
 
+def run_python(python: str, code: str) -> str:
+    """What PYTHON prints running CODE, stripped."""
+    return subprocess.run(
+        [python, "-c", code], check=True, capture_output=True, text=True, timeout=QUICK_TIMEOUT
+    ).stdout.strip()
+
+
+def pyenv_python(minor: str) -> str:
+    """pyenv's newest interpreter for MINOR ("3.8"), failing loudly when there is none."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted((root / "versions").glob(f"{minor}.*/bin/python"))
+    if not found:
+        raise RuntimeError(f"no Python {minor} under {root}/versions")
+    return str(found[-1])
+
+
+def child_env(root: Path, python: str) -> Path:
+    """A uv venv at ROOT on PYTHON holding grpcio, protobuf and the child runtime: its python."""
+    uv = uv_binary()
+    env_python = root / "bin" / "python"
+    for args in (
+        ["venv", "--quiet", "--python", python, str(root)],
+        ["pip", "install", "--quiet", "--python", str(env_python), "grpcio", "protobuf"],
+    ):
+        subprocess.run([uv, *args], check=True, timeout=BUILD_TIMEOUT)
+    site = run_python(str(env_python), "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    install_runtime(Path(site))
+    return env_python
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process's whole group (it leads a session of its own) and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """SIGTERM PROC and wait for it; SIGKILL its group when it misses the deadline."""
     if proc.poll() is not None:
@@ -60,7 +147,7 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        print(f"warning: pid {proc.pid} ignored SIGTERM for {timeout}s", file=sys.stderr)
+        print(f"warning: pid {proc.pid} ignored SIGTERM for {timeout:g}s", file=sys.stderr)
         kill_group(proc)
 
 
@@ -90,6 +177,32 @@ def write_workspace(
 # A supervised `up`.
 
 
+class Up:
+    """A `supervisor up -w FILE` child process in a session of its own, its output in a log."""
+
+    def __init__(self, workspace_file: Path, *extra: str, cwd: Path | None = None) -> None:
+        self.workspace_file = workspace_file
+        self.log_path = workspace_file.parent / f"up-{time.monotonic_ns()}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [SUPERVISOR, "up", "-w", str(workspace_file), *extra],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=cwd,
+        )
+
+    def log(self, lines: int = LOG_LINES) -> str:
+        return tail(self.log_path, lines)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM the supervisor and wait for it; SIGKILL its group after TIMEOUT."""
+        try:
+            stop_process(self.proc, timeout)
+        finally:
+            self._log.close()
+
+
 def build_env(workspace_file: Path) -> None:
     """Build the workspace's environments (untimed), failing with uv's output."""
     done = subprocess.run(
@@ -102,17 +215,32 @@ def build_env(workspace_file: Path) -> None:
         raise RuntimeError(f"env build failed:\n{done.stdout}\n{done.stderr}")
 
 
-def connect(up: Up, timeout: float) -> ControlClient:
-    """A control client, once the supervisor's control socket exists."""
+def poll(
+    up: Up,
+    check: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    seen: Callable[[], object] | None = None,
+) -> T:
+    """Call CHECK every STATUS_POLL_SECONDS until it returns something other than None.
+    Fails with the supervisor's log when it exits, or at the deadline with what SEEN says too;
+    a SupervisorError that CHECK raises counts as None (the supervisor may be between states)."""
     deadline = time.monotonic() + timeout
     while True:
         if up.proc.poll() is not None:
             raise RuntimeError(f"supervisor exited {up.proc.returncode}:\n{up.log()}")
         with contextlib.suppress(SupervisorError):
-            return ControlClient(up.workspace_file, timeout=10)
+            if (found := check()) is not None:
+                return found
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no control socket within {timeout:g}s:\n{up.log()}")
+            saw = f" (saw {seen()})" if seen is not None else ""
+            raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}{saw}:\n{up.log()}")
         time.sleep(STATUS_POLL_SECONDS)
+
+
+def connect(up: Up, timeout: float) -> ControlClient:
+    """A control client, once the supervisor's control socket exists."""
+    return poll(up, lambda: ControlClient(up.workspace_file, timeout=10), timeout, "its socket")
 
 
 def location_status(client: ControlClient, name: str) -> pb.LocationStatus:
@@ -133,21 +261,13 @@ def wait_location(
     timeout: float,
     what: str,
 ) -> tuple[pb.LocationStatus, float]:
-    """Poll NAME's status until CONDITION holds: the status and the wall time it was seen.
-    Fails with the supervisor's log when it exits or at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if up.proc.poll() is not None:
-            raise RuntimeError(f"supervisor exited {up.proc.returncode}:\n{up.log()}")
-        with contextlib.suppress(SupervisorError):
-            current = location_status(client, name)
-            if condition(current):
-                return current, time.time()
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"{name}: timed out after {timeout:g}s waiting for {what}:\n{up.log()}"
-            )
-        time.sleep(STATUS_POLL_SECONDS)
+    """Poll NAME's status until CONDITION holds: the status and the wall time it was seen."""
+
+    def check() -> tuple[pb.LocationStatus, float] | None:
+        current = location_status(client, name)
+        return (current, time.time()) if condition(current) else None
+
+    return poll(up, check, timeout, f"{name}: {what}")
 
 
 def transition_after(current: pb.LocationStatus, state: str, after: float) -> Any:
@@ -165,10 +285,7 @@ def stop_up(up: Up, timeout: float = 60.0) -> None:
     children: list[psutil.Process] = []
     with contextlib.suppress(psutil.Error):
         children = psutil.Process(up.proc.pid).children(recursive=True)
-    try:
-        up.stop(signal.SIGTERM, timeout)
-    except subprocess.TimeoutExpired:
-        print(f"warning: supervisor ignored SIGTERM for {timeout:g}s", file=sys.stderr)
+    up.stop(timeout)
     alive = [p for p in children if p.is_running()]
     for proc in alive:
         with contextlib.suppress(psutil.Error):
@@ -183,32 +300,47 @@ def stop_up(up: Up, timeout: float = 60.0) -> None:
 def interpreter_of(pid: int) -> tuple[str, str]:
     """The code server's interpreter path and its Python version."""
     python = psutil.Process(pid).cmdline()[0]
-    version = subprocess.run(
-        [python, "-c", "import sys; print(sys.version.split()[0])"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.strip()
-    return python, version
+    return python, run_python(python, "import sys; print(sys.version.split()[0])")
 
 
 # The command line and the ending.
 
 
 def parser_for(doc: str | None) -> argparse.ArgumentParser:
-    """A benchmark's argument parser, described by the first line of its docstring DOC."""
-    return argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
+    """A benchmark's argument parser, described by the first line of its docstring DOC, with
+    the options every benchmark has: --json and --smoke."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest run through every step: figures printed, goals not judged",
+    )
+    return parser
+
+
+def parse(
+    parser: argparse.ArgumentParser, argv: list[str] | None, smoke: dict[str, Any]
+) -> argparse.Namespace:
+    """Parse ARGV; under --smoke the values in SMOKE replace the defaults (flags still win)."""
+    args = parser.parse_args(argv)
+    if unknown := set(smoke) - set(vars(args)):
+        raise ValueError(f"smoke settings for options that do not exist: {sorted(unknown)}")
+    if args.smoke:
+        parser.set_defaults(**smoke)
+        args = parser.parse_args(argv)
+    return args
 
 
 def verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
-def finish(result: Any, as_json: bool, report: Callable[[Any], None], met: bool) -> int:
-    """Print RESULT as JSON (AS_JSON) or through REPORT; the exit code, 0 when MET."""
-    if as_json:
+def finish(result: Any, args: argparse.Namespace, report: Callable[[Any], None], met: bool) -> int:
+    """Print RESULT as JSON (--json) or through REPORT; the exit code: 0 when MET, and always
+    under --smoke (one short run on a busy machine says nothing about a goal)."""
+    if args.json:
         print(json.dumps(result, indent=2))
     else:
         report(result)
-    return 0 if met else 1
+    return 0 if met or args.smoke else 1

@@ -16,8 +16,10 @@ start falls anywhere between two health checks) the server is started again on t
 measured is the time from its "Started code server" log line to the supervisor's move to
 SERVING (as its status history records it). Goal: within one health interval, for each entry.
 
+--smoke: one restart after a half-second baseline, one remote round.
+
 Usage: .venv/bin/python bench/continuity.py [--restarts N] [--baseline-seconds S]
-    [--remote-rounds R] [--json]
+    [--remote-rounds R] [--json] [--smoke]
 """
 
 from __future__ import annotations
@@ -29,13 +31,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import contextlib  # noqa: E402
-import math  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -43,12 +43,11 @@ from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 from bench import common  # noqa: E402
-from supervisor import statefile  # noqa: E402
 from supervisor._proto_host import control_pb2 as pb  # noqa: E402
-from supervisor.control import ControlClient  # noqa: E402
+from supervisor.control.client import ControlClient  # noqa: E402
 from supervisor.errors import SupervisorError  # noqa: E402
+from supervisor.supervision import statefile  # noqa: E402
 from supervisor.workspace.specs import HealthSpec  # noqa: E402
-from tests.uphelp import SUPERVISOR, Up  # noqa: E402
 
 ASSETS = 3
 LOCAL = "steady"
@@ -65,6 +64,7 @@ SERVER_START_TIMEOUT = 60.0
 UNREACHABLE_TIMEOUT = 30.0
 RETURN_TIMEOUT = 30.0
 MS = 1000.0
+SMOKE = {"restarts": 1, "baseline_seconds": 0.5, "remote_rounds": 1}
 
 
 @dataclass
@@ -118,11 +118,10 @@ class RemoteServer:
 
     def __init__(self, port: int, log_path: Path) -> None:
         self.log_path = log_path
-        self.lines: list[str] = []
         self.started_at: float | None = None  # wall clock of the "Started code server" line
         self._started = threading.Event()
         self.proc = subprocess.Popen(
-            [SUPERVISOR, "api", "grpc", "-f", str(common.THREE_ASSETS), "-p", str(port)],
+            [common.SUPERVISOR, "api", "grpc", "-f", str(common.THREE_ASSETS), "-p", str(port)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -132,11 +131,10 @@ class RemoteServer:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        with open(self.log_path, "a") as log:
+        with open(self.log_path, "a", buffering=1) as log:  # by line: tail() reads it
             for raw in self.proc.stdout:
                 arrived = time.time()
                 line = raw.decode(errors="replace").rstrip()
-                self.lines.append(line)
                 log.write(line + "\n")
                 if STARTED_LINE in line and self.started_at is None:
                     self.started_at = logged_time(line) or arrived
@@ -153,8 +151,8 @@ class RemoteServer:
         assert self.started_at is not None
         return self.started_at
 
-    def tail(self, count: int = 20) -> str:
-        return "\n".join(self.lines[-count:])
+    def tail(self) -> str:
+        return common.tail(self.log_path)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -182,19 +180,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))]
-
-
 def summary(calls: list[Call]) -> dict[str, Any]:
     ok = [c.seconds for c in calls if not c.error]
     return {
         "calls": len(calls),
         "failed": sum(1 for c in calls if c.error),
-        "p50_ms": percentile(ok, 0.50) * MS if ok else None,
-        "p99_ms": percentile(ok, 0.99) * MS if ok else None,
+        "p50_ms": common.percentile(ok, 0.50) * MS if ok else None,
+        "p99_ms": common.percentile(ok, 0.99) * MS if ok else None,
         "max_ms": max(ok) * MS if ok else None,
     }
 
@@ -206,11 +198,11 @@ def local_part(root: Path, restarts: int, baseline_seconds: float) -> dict[str, 
     workspace_file = common.write_workspace(
         folder, [common.python_file(common.THREE_ASSETS, LOCAL)], envs=root / "envs"
     )
-    up: Up | None = None
+    up: common.Up | None = None
     caller: Caller | None = None
     try:
         common.build_env(workspace_file)
-        up = Up(workspace_file, cwd=folder)
+        up = common.Up(workspace_file, cwd=folder)
         with common.connect(up, UP_TIMEOUT) as client:
             common.wait_location(up, client, LOCAL, common.is_serving, UP_TIMEOUT, "SERVING")
             caller = Caller(workspace_file, LOCAL)
@@ -248,7 +240,7 @@ def local_part(root: Path, restarts: int, baseline_seconds: float) -> dict[str, 
         "restart_problems": problems,
         "restarts_reported": restarts_reported,
         "distinct_pids": len(set(pids)),
-        "median_restart_seconds": statistics.median(durations),
+        "median_restart_seconds": common.median(durations),
         "restarts_seconds": ended - began,
         "baseline": summary(baseline),
         "during": summary(during),
@@ -271,12 +263,12 @@ def remote_part(root: Path, rounds: int) -> dict[str, Any]:
     workspace_file = common.write_workspace(folder, entries)
     server_log = folder / "server.log"
     server: RemoteServer | None = None
-    up: Up | None = None
+    up: common.Up | None = None
     samples: dict[str, list[dict[str, float]]] = {FAST: [], DEFAULT: []}
     try:
         server = RemoteServer(port, server_log)
         server.wait_started(SERVER_START_TIMEOUT)
-        up = Up(workspace_file, cwd=folder)
+        up = common.Up(workspace_file, cwd=folder)
         with common.connect(up, UP_TIMEOUT) as client:
             for name in (FAST, DEFAULT):
                 common.wait_location(up, client, name, common.is_serving, UP_TIMEOUT, "SERVING")
@@ -331,9 +323,9 @@ def remote_part(root: Path, rounds: int) -> dict[str, Any]:
         serving = [s["serving"] for s in samples[name]]
         result[name] = {
             "interval": interval,
-            "median_serving_seconds": statistics.median(serving),
+            "median_serving_seconds": common.median(serving),
             "max_serving_seconds": max(serving),
-            "median_unreachable_seconds": statistics.median(
+            "median_unreachable_seconds": common.median(
                 s["kill_to_unreachable"] for s in samples[name]
             ),
             "goal_met": max(serving) <= interval,
@@ -409,12 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline-seconds", type=float, default=5.0, help="calls without restarts first (5)"
     )
     parser.add_argument("--remote-rounds", type=int, default=10, help="remote kills (10)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
+    args = common.parse(parser, argv, SMOKE)
     if args.restarts < 1 or args.remote_rounds < 1 or args.baseline_seconds <= 0:
         parser.error("--restarts and --remote-rounds must be at least 1, --baseline-seconds > 0")
     result = run(args.restarts, args.baseline_seconds, args.remote_rounds)
-    return common.finish(result, args.json, report, result["goals_met"])
+    return common.finish(result, args, report, result["goals_met"])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,11 @@ Raw uv runs the same two commands our build runs, with the same flags: `uv venv 
 --relocatable --no-project --python PY DIR`, then `uv pip install --quiet --python
 DIR/bin/python REQS` with REQS = EnvRequest.install_requirements().
 
-Usage: .venv/bin/python bench/env_build.py [--runs N] [--python 3.12] [--json]
+--smoke: one location needing only six, one build of each kind per measurement, and every
+build on the shared uv cache (its "cold" builds download nothing).
+
+Usage: .venv/bin/python bench/env_build.py [--runs N] [--warm-runs N] [--python 3.12] [--json]
+    [--smoke]
 """
 
 from __future__ import annotations
@@ -27,18 +31,18 @@ import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
 import psutil  # noqa: E402
 
 from bench import common  # noqa: E402
+from bench.common import Sample, median  # noqa: E402
 from supervisor import pythons  # noqa: E402
 from supervisor.envs import EnvRequest, ensure_env, plan  # noqa: E402
 from supervisor.envs.build import installed_packages, site_packages_of, uv_environment  # noqa: E402
@@ -52,28 +56,17 @@ LOCATION_REQUIREMENTS = {
     "b": ("six==1.16.0",),
     "c": (),
 }
+SMOKE_REQUIREMENTS = {"a": ("six==1.16.0",)}
 COLD_GOAL = 1.1  # ours / raw uv, at most
 WARM_GOAL = 1.1
 HIT_GOAL = 0.050  # seconds per location, at most
 VENV_TIMEOUT = 60.0
 INSTALL_TIMEOUT = 300.0
 BUILD_TIMEOUT = VENV_TIMEOUT + INSTALL_TIMEOUT  # our build has none of its own
-QUICK_TIMEOUT = 60.0
 HIT_CALLS = 200
 PLAN_CALLS = 50
-
-
-@dataclass
-class Sample:
-    """One build: wall seconds, and where they went (seconds per step)."""
-
-    wall: float
-    steps: dict[str, float] = field(default_factory=dict)
-
-
-def median(values: list[float]) -> float:
-    """The median of VALUES (0.0 for none)."""
-    return statistics.median(values) if values else 0.0
+FRESH_PLANS = 5
+SMOKE = {"runs": 1, "warm_runs": 1}
 
 
 @contextlib.contextmanager
@@ -117,6 +110,19 @@ def watchdog(seconds: float, what: str) -> Iterator[None]:
         raise RuntimeError(message)
 
 
+def shared_uv_cache() -> Path:
+    """The uv cache every build on this machine shares (UV_CACHE_DIR, or uv's default)."""
+    done = subprocess.run(
+        [uv_binary(), "cache", "dir"],
+        capture_output=True,
+        text=True,
+        env=uv_environment(),
+        timeout=common.QUICK_TIMEOUT,
+        check=True,
+    )
+    return Path(done.stdout.strip())
+
+
 def run_ours(request: EnvRequest, envs_dir: Path, cache: Path) -> Sample:
     """Build REQUEST with ensure_env into the fresh ENVS_DIR, with CACHE as uv's cache."""
     with uv_cache(cache), watchdog(BUILD_TIMEOUT, "our build"):
@@ -127,8 +133,8 @@ def run_ours(request: EnvRequest, envs_dir: Path, cache: Path) -> Sample:
         raise RuntimeError(f"{envs_dir} was not fresh: ensure_env found {built.path}")
     timings = built.manifest()["timings"]
     return Sample(
-        wall,
         {
+            "wall": wall,
             "venv": timings["venv"],
             "install": timings["install"],
             "runtime": timings["runtime"],
@@ -178,7 +184,7 @@ def run_raw(request: EnvRequest, target: Path, cache: Path) -> Sample:
     python = str(target / "bin" / "python")
     install_args = ["pip", "install", "--quiet", "--python", python]
     install = uv_run([*install_args, *request.install_requirements()], cache, INSTALL_TIMEOUT)
-    return Sample(venv + install, {"venv": venv, "install": install})
+    return Sample({"wall": venv + install, "venv": venv, "install": install})
 
 
 @dataclass
@@ -189,21 +195,18 @@ class Pair:
     raw: list[Sample] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        ours = median([s.wall for s in self.ours])
-        raw = median([s.wall for s in self.raw])
-        steps = {
-            kind: {step: median([s.steps[step] for s in samples]) for step in samples[0].steps}
-            for kind, samples in (("ours", self.ours), ("raw", self.raw))
-        }
+        # A sample's figures: "wall" seconds, and where they went (seconds per step).
+        ours, raw = common.medians(self.ours), common.medians(self.raw)
+        ours_wall, raw_wall = ours.pop("wall"), raw.pop("wall")
         return {
             "runs": len(self.ours),
-            "ours_seconds": ours,
-            "raw_seconds": raw,
-            "ratio": ours / raw,
-            "steps": steps,
+            "ours_seconds": ours_wall,
+            "raw_seconds": raw_wall,
+            "ratio": ours_wall / raw_wall,
+            "steps": {"ours": ours, "raw": raw},
             "samples": {
-                "ours": [asdict(s) for s in self.ours],
-                "raw": [asdict(s) for s in self.raw],
+                "ours": [s.figures for s in self.ours],
+                "raw": [s.figures for s in self.raw],
             },
         }
 
@@ -222,8 +225,8 @@ def interleave(
     return pair
 
 
-def make_workspace(folder: Path, python: str) -> Path:
-    """A workspace.yaml of three python_file locations on PYTHON with small requirements."""
+def make_workspace(folder: Path, python: str, locations: dict[str, tuple[str, ...]]) -> Path:
+    """A workspace.yaml of python_file locations on PYTHON, with LOCATIONS' requirements."""
     entries = (
         common.python_file(
             common.EMPTY_LOCATION,
@@ -231,7 +234,7 @@ def make_workspace(folder: Path, python: str) -> Path:
             python=f'"{python}"',
             requirements=json.dumps(list(requirements)),
         )
-        for name, requirements in LOCATION_REQUIREMENTS.items()
+        for name, requirements in locations.items()
     )
     return common.write_workspace(folder, entries, envs=folder / "envs")
 
@@ -259,15 +262,16 @@ def plan_fresh_process(workspace_path: Path) -> float:
         [sys.executable, "-c", code, str(REPO), str(workspace_path)],
         capture_output=True,
         text=True,
-        timeout=QUICK_TIMEOUT,
+        timeout=common.QUICK_TIMEOUT,
         check=True,
         stdin=subprocess.DEVNULL,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def bench_hit(workspace_path: Path, envs_dir: Path, cache: Path) -> dict[str, Any]:
-    """ensure_env on built environments, and plan() of the 3-location workspace."""
+def bench_hit(workspace_path: Path, envs_dir: Path, cache: Path, fresh: int) -> dict[str, Any]:
+    """ensure_env on built environments, and plan() of the workspace (FRESH times in a new
+    process)."""
     workspace = load_workspace(workspace_path)
     requests = plan(workspace)
     with uv_cache(cache), watchdog(BUILD_TIMEOUT * len(requests), "building the hit set"):
@@ -282,16 +286,16 @@ def bench_hit(workspace_path: Path, envs_dir: Path, cache: Path) -> dict[str, An
         plan(workspace)
 
     plan_disk_cache = time_calls(plan_disk, PLAN_CALLS)
-    fresh = [plan_fresh_process(workspace_path) for _ in range(5)]
-    count = len(LOCATION_REQUIREMENTS)
+    fresh_plans = [plan_fresh_process(workspace_path) for _ in range(fresh)]
+    count = len(requests)
     per_location = median(hit) + median(plan_disk_cache) / count
     return {
         "ensure_env_hit_seconds": median(hit),
-        "ensure_env_hit_p95_seconds": sorted(hit)[int(len(hit) * 0.95) - 1],
+        "ensure_env_hit_p95_seconds": common.percentile(hit, 0.95),
         "locations": count,
         "plan_memory_cache_seconds": median(plan_memory),
         "plan_file_cache_seconds": median(plan_disk_cache),
-        "plan_fresh_process_seconds": median(fresh),
+        "plan_fresh_process_seconds": median(fresh_plans),
         "per_location_seconds": per_location,
     }
 
@@ -301,7 +305,10 @@ def bench_parts(env: Path, version: str) -> dict[str, float]:
 
     def uv_version() -> None:
         subprocess.run(
-            [uv_binary(), "--version"], capture_output=True, timeout=QUICK_TIMEOUT, check=True
+            [uv_binary(), "--version"],
+            capture_output=True,
+            timeout=common.QUICK_TIMEOUT,
+            check=True,
         )
 
     site = site_packages_of(env, version)
@@ -314,8 +321,10 @@ def bench_parts(env: Path, version: str) -> dict[str, float]:
 
 def run_bench(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     """All three measurements in SCRATCH; returns the results."""
-    workspace_path = make_workspace(scratch, args.python)
+    locations = SMOKE_REQUIREMENTS if args.smoke else LOCATION_REQUIREMENTS
+    workspace_path = make_workspace(scratch, args.python, locations)
     request = plan(load_workspace(workspace_path))["a"]
+    shared = shared_uv_cache() if args.smoke else None
     fresh = iter(range(1_000_000))
 
     def folder(kind: str) -> Path:
@@ -333,17 +342,23 @@ def run_bench(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
 
     made: list[Path] = []
 
+    def cold_cache() -> Path:
+        if shared is not None:
+            return shared  # never in MADE: it is not ours to remove
+        made.append(cache := folder("cold-cache"))
+        return cache
+
     def cold_ours(_: int) -> Sample:
-        made.extend((envs := folder("cold-envs"), cache := folder("cold-cache")))
-        return run_ours(request, envs, cache)
+        made.append(envs := folder("cold-envs"))
+        return run_ours(request, envs, cold_cache())
 
     def cold_raw(_: int) -> Sample:
-        made.extend((target := folder("cold-target"), cache := folder("cold-cache")))
-        return run_raw(request, target, cache)
+        made.append(target := folder("cold-target"))
+        return run_raw(request, target, cold_cache())
 
     cold = interleave(args.runs, cleaning(cold_ours, made), cleaning(cold_raw, made))
 
-    warm_cache = scratch / "warm-cache"
+    warm_cache = shared or scratch / "warm-cache"
 
     def warm_ours(_: int) -> Sample:
         made.append(envs := folder("warm-envs"))
@@ -358,16 +373,17 @@ def run_bench(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     warm = interleave(args.warm_runs, cleaning(warm_ours, made), cleaning(warm_raw, made))
 
     hit_envs = scratch / "hit-envs"
-    hit = bench_hit(workspace_path, hit_envs, warm_cache)
+    hit = bench_hit(workspace_path, hit_envs, warm_cache, 1 if args.smoke else FRESH_PLANS)
     parts = bench_parts(hit_envs / request.name, request.python.version)
     uv = subprocess.run(
-        [uv_binary(), "--version"], capture_output=True, text=True, timeout=QUICK_TIMEOUT
+        [uv_binary(), "--version"], capture_output=True, text=True, timeout=common.QUICK_TIMEOUT
     ).stdout.strip()
     result: dict[str, Any] = {
         "python": request.python.version,
         "interpreter": request.python.path,
         "uv": uv,
         "requirements": request.install_requirements(),
+        "shared_cache": str(shared) if shared is not None else None,
         "cold": cold.summary(),
         "warm": warm.summary(),
         "hit": hit,
@@ -396,6 +412,8 @@ def report(r: dict[str, Any]) -> None:
     """Print the figures and the goals line."""
     print(f"Python {r['python']} ({r['interpreter']}), {r['uv']}")
     print(f"  requirements: {' '.join(r['requirements'])}")
+    if r["shared_cache"]:
+        print(f"  every build on the shared uv cache {r['shared_cache']} (nothing cold)")
     for phase in ("cold", "warm"):
         p = r[phase]
         ours, raw = p["steps"]["ours"], p["steps"]["raw"]
@@ -445,8 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="cold runs per build (5)")
     parser.add_argument("--warm-runs", type=int, default=15, help="warm runs per build (15)")
     parser.add_argument("--python", default="3.12", help="interpreter version (3.12)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
+    args = common.parse(parser, argv, SMOKE)
     if args.runs < 1 or args.warm_runs < 1:
         parser.error("--runs and --warm-runs must be at least 1")
     scratch = Path(tempfile.mkdtemp(prefix="sv-bench-envbuild-"))
@@ -454,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_bench(args, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return common.finish(result, args.json, report, result["goals_met"])
+    return common.finish(result, args, report, result["goals_met"])
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ the call -> RUN_START (the supervisor resolves the assets and calls the code ser
 -> first STEP_START (the run worker's spawn, interpreter start, imports and location load), the
 steps, and RUN_SUCCESS -> its arrival (relayed by the code server and the supervisor). For scale,
 the location's interpreter is also timed starting bare and importing the worker module.
-Goal: the control-API round trip (median) under 250 ms.
+Goal: the control-API round trip (median) under 250 ms. --smoke: one run of each kind.
 
-Usage: .venv/bin/python bench/materialize.py [--runs N] [--json]
+Usage: .venv/bin/python bench/materialize.py [--runs N] [--json] [--smoke]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ sys.path.insert(0, str(REPO))
 
 import importlib.util  # noqa: E402
 import shutil  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -35,11 +34,10 @@ from types import ModuleType  # noqa: E402
 from typing import Any  # noqa: E402
 
 from bench import common  # noqa: E402
-from supervisor import statefile  # noqa: E402
 from supervisor._proto import codeserver_pb2 as cs  # noqa: E402
 from supervisor._proto_host import control_pb2 as pb  # noqa: E402
-from supervisor.control import ControlClient  # noqa: E402
-from tests.uphelp import SUPERVISOR, Up  # noqa: E402
+from supervisor.control.client import ControlClient  # noqa: E402
+from supervisor.supervision import statefile  # noqa: E402
 
 NAME = "chain"
 STEPS = ["a", "b", "c"]
@@ -49,13 +47,14 @@ RUN_TIMEOUT = 60.0
 FINAL = (cs.RUN_SUCCESS, cs.RUN_FAILURE, cs.RUN_CANCELED)
 PHASES = ("resolve", "worker_start", "steps", "relay")
 MS = 1000.0
+SMOKE = {"runs": 1}
 
 
 def via_cli(workspace_file: Path) -> float:
     """`supervisor materialize c --upstream`: the subprocess's wall time."""
     started = time.perf_counter()
     done = subprocess.run(
-        [SUPERVISOR, "materialize", STEPS[-1], "--upstream", "-w", str(workspace_file)],
+        [common.SUPERVISOR, "materialize", STEPS[-1], "--upstream", "-w", str(workspace_file)],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
@@ -137,7 +136,7 @@ def interpreter_starts(python: str, runs: int) -> dict[str, float]:
             started = time.perf_counter()
             subprocess.run([python, "-c", code], check=True, timeout=RUN_TIMEOUT)
             samples.append(time.perf_counter() - started)
-        result[label] = statistics.median(samples[1:])
+        result[label] = common.median(samples[1:])
     return result
 
 
@@ -148,11 +147,11 @@ def run(runs: int) -> dict[str, Any]:
         root, [common.python_file(common.THREE_ASSETS, NAME)], envs=root / "envs"
     )
     module = load_module()
-    up: Up | None = None
+    up: common.Up | None = None
     cli, api, local = [], [], []
     try:
         common.build_env(workspace_file)
-        up = Up(workspace_file, cwd=root)
+        up = common.Up(workspace_file, cwd=root)
         with common.connect(up, UP_TIMEOUT) as client:
             first, _ = common.wait_location(
                 up, client, NAME, common.is_serving, UP_TIMEOUT, "SERVING"
@@ -171,9 +170,9 @@ def run(runs: int) -> dict[str, Any]:
             common.stop_up(up)
         shutil.rmtree(statefile.socket_dir(workspace_file), ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
-    cli_median = statistics.median(cli)
-    api_median = statistics.median(a["seconds"] for a in api)
-    local_median = statistics.median(local)
+    cli_median = common.median(cli)
+    api_median = common.median(a["seconds"] for a in api)
+    local_median = common.median(local)
     return {
         "python": version,
         "interpreter": python,
@@ -183,8 +182,8 @@ def run(runs: int) -> dict[str, Any]:
         "in_process_seconds": local_median,
         "cli_over_api": cli_median / api_median,
         "api_over_in_process": api_median / local_median,
-        "api_phases_seconds": {p: statistics.median(a[p] for a in api) for p in PHASES},
-        "api_stream_end_seconds": statistics.median(a["stream_end"] for a in api),
+        "api_phases_seconds": {p: common.median(a[p] for a in api) for p in PHASES},
+        "api_stream_end_seconds": common.median(a["stream_end"] for a in api),
         "interpreter_start_seconds": starts,
         "goal_seconds": API_GOAL,
         "goal_met": api_median < API_GOAL,
@@ -226,12 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when the goal is met, 1 otherwise."""
     parser = common.parser_for(__doc__)
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each kind (20)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
+    args = common.parse(parser, argv, SMOKE)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     result = run(args.runs)
-    return common.finish(result, args.json, report, result["goal_met"])
+    return common.finish(result, args, report, result["goal_met"])
 
 
 if __name__ == "__main__":

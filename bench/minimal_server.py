@@ -1,10 +1,12 @@
 """A minimal gRPC server with the standard health service: the reference for our code server.
 
-Usage: python minimal_server.py SOCKET_PATH READY_FD
+Usage: python minimal_server.py SOCKET_PATH --ready-fd FD [--parent-pid PID]
 
 Binds a Unix socket at SOCKET_PATH, answers Health.Check with SERVING, writes one JSON line
-to READY_FD once listening, and serves until SIGTERM or SIGINT. Runs on CPython 3.8 and later
-with only the standard library, grpcio and the project's generated stubs.
+to FD once listening, and serves until SIGTERM or SIGINT. It takes the flags the supervisor
+adds to every code server's command line, so that both start the same way (it does not watch
+the parent). Runs on CPython 3.8 and later with only the standard library, grpcio and the
+project's generated stubs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import grpc
 
 from supervisor._proto import health_pb2, health_pb2_grpc
 
+USAGE = "usage: minimal_server.py SOCKET_PATH --ready-fd FD [--parent-pid PID]\n"
+
 
 class Health(health_pb2_grpc.HealthServicer):
     """Answers every Check with SERVING."""
@@ -30,10 +34,16 @@ class Health(health_pb2_grpc.HealthServicer):
 
 def main(argv: list[str]) -> int:
     """Serve until a stop signal; return the exit code."""
-    if len(argv) != 2:
-        sys.stderr.write("usage: minimal_server.py SOCKET_PATH READY_FD\n")
+    # Parsed by hand: the reference imports nothing it does not need (no argparse).
+    flags = {argv[i]: argv[i + 1] for i in range(1, len(argv) - 1, 2)}
+    if (
+        len(argv) % 2 == 0
+        or set(flags) - {"--ready-fd", "--parent-pid"}
+        or "--ready-fd" not in flags
+    ):
+        sys.stderr.write(USAGE)
         return 2
-    socket_path, ready_fd = os.path.abspath(argv[0]), int(argv[1])
+    socket_path, ready_fd = os.path.abspath(argv[0]), int(flags["--ready-fd"])
     stop = threading.Event()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     health_pb2_grpc.add_HealthServicer_to_server(Health(), server)

@@ -8,8 +8,9 @@ the new server answers Health.Check SERVING on its new socket; the supervisor's 
 times (exit seen, STARTING, SERVING) split that up. The reference is the minimal gRPC server's
 spawn -> SERVING time on the same interpreter, measured as bench/codeserver_start.py does and
 interleaved with the kills. Goal: median restart <= median reference + 100 ms.
+--smoke: one timed kill.
 
-Usage: .venv/bin/python bench/restart.py [--kills N] [--json]
+Usage: .venv/bin/python bench/restart.py [--kills N] [--json] [--smoke]
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ sys.path.insert(0, str(REPO))
 import os  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
 from typing import Any  # noqa: E402
@@ -32,12 +32,11 @@ import grpc  # noqa: E402
 
 from bench import common  # noqa: E402
 from bench.codeserver_start import run_reference  # noqa: E402
-from supervisor import statefile  # noqa: E402
 from supervisor._proto import health_pb2, health_pb2_grpc  # noqa: E402
 from supervisor._proto_host import control_pb2 as pb  # noqa: E402
-from supervisor.client import CHANNEL_OPTIONS  # noqa: E402
-from supervisor.control import ControlClient  # noqa: E402
-from tests.uphelp import Up  # noqa: E402
+from supervisor.control.client import ControlClient  # noqa: E402
+from supervisor.control.codeserver import CHANNEL_OPTIONS  # noqa: E402
+from supervisor.supervision import statefile  # noqa: E402
 
 NAME = "bench"
 GOAL_MARGIN = 0.100  # seconds over the reference start, at most
@@ -48,6 +47,7 @@ RESTART_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0
 POLL_SECONDS = 0.002  # the new socket's appearance
 DEFAULTS = f"defaults:\n  restart: {{backoff_initial: 0.5, stable_after: {STABLE_AFTER:g}}}\n"
+SMOKE = {"kills": 1}
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Kill:
 
 
 def wait_status(
-    up: Up, client: ControlClient, condition: Any, timeout: float, what: str
+    up: common.Up, client: ControlClient, condition: Any, timeout: float, what: str
 ) -> pb.LocationStatus:
     """Poll the location's status until CONDITION holds; fail with the supervisor's log."""
     return common.wait_location(up, client, NAME, condition, timeout, what)[0]
@@ -107,7 +107,7 @@ def wait_stable(since_wall: float) -> None:
         time.sleep(remaining)
 
 
-def kill_once(up: Up, client: ControlClient) -> Kill:
+def kill_once(up: common.Up, client: ControlClient) -> Kill:
     """SIGKILL the location's code server and time its return."""
     before = wait_status(up, client, common.is_serving, UP_TIMEOUT, "SERVING")
     wait_stable(max((t.at for t in before.history if t.to_state == "STARTING"), default=0.0))
@@ -153,10 +153,10 @@ def run(kills: int) -> dict[str, Any]:
     workspace_file = common.write_workspace(root, [location], envs=root / "envs", head=DEFAULTS)
     scratch = root / "ref"
     scratch.mkdir()
-    up: Up | None = None
+    up: common.Up | None = None
     try:
         common.build_env(workspace_file)
-        up = Up(workspace_file, cwd=root)
+        up = common.Up(workspace_file, cwd=root)
         with common.connect(up, UP_TIMEOUT) as client:
             first = wait_status(up, client, common.is_serving, UP_TIMEOUT, "SERVING")
             python, version = common.interpreter_of(first.pid)
@@ -173,8 +173,8 @@ def run(kills: int) -> dict[str, Any]:
             common.stop_up(up, STOP_TIMEOUT)
         shutil.rmtree(statefile.socket_dir(workspace_file), ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
-    ours = statistics.median(k.serving for k in samples)
-    reference = statistics.median(r.serving for r in references)
+    ours = common.median(k.serving for k in samples)
+    reference = common.median(r["serving"] for r in references)
     return {
         "python": version,
         "interpreter": python,
@@ -185,13 +185,13 @@ def run(kills: int) -> dict[str, Any]:
         "difference_seconds": ours - reference,
         "goal_seconds": reference + GOAL_MARGIN,
         "goal_met": ours <= reference + GOAL_MARGIN,
-        "median_socket_seconds": statistics.median(k.socket for k in samples),
-        "median_exit_seen_seconds": statistics.median(k.exit_seen for k in samples),
-        "median_starting_seconds": statistics.median(k.starting for k in samples),
-        "median_reported_seconds": statistics.median(k.reported for k in samples),
+        "median_socket_seconds": common.median(k.socket for k in samples),
+        "median_exit_seen_seconds": common.median(k.exit_seen for k in samples),
+        "median_starting_seconds": common.median(k.starting for k in samples),
+        "median_reported_seconds": common.median(k.reported for k in samples),
         "delayed_restarts": sum(not k.immediate for k in samples),
         "samples": [asdict(k) for k in samples],
-        "reference_samples": [r.serving for r in references],
+        "reference_samples": [r["serving"] for r in references],
     }
 
 
@@ -223,12 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when the goal is met, 1 otherwise."""
     parser = common.parser_for(__doc__)
     parser.add_argument("--kills", type=int, default=10, help="timed kills (10)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
+    args = common.parse(parser, argv, SMOKE)
     if args.kills < 1:
         parser.error("--kills must be at least 1")
     result = run(args.kills)
-    return common.finish(result, args.json, report, result["goal_met"])
+    return common.finish(result, args, report, result["goal_met"])
 
 
 if __name__ == "__main__":

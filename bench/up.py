@@ -7,9 +7,10 @@ SERVING (status polled through the control socket every 20 ms): 3 locations (med
 --runs), then --locations. With those running it measures the `up` process's own RSS and its
 CPU use while idle, and finally how long it takes to stop on SIGTERM.
 Goals: 3 locations up in under 1.5 s; with 50, the supervisor under 100 MB RSS and under 2%
-of a core while idle.
+of a core while idle. --smoke: 3 locations, one run, a 1 s idle window.
 
-Usage: .venv/bin/python bench/up.py [--locations N] [--idle-seconds S] [--runs R] [--json]
+Usage: .venv/bin/python bench/up.py [--locations N] [--idle-seconds S] [--runs R]
+    [--settle-seconds S] [--json] [--smoke]
 """
 
 from __future__ import annotations
@@ -23,28 +24,26 @@ sys.path.insert(0, str(REPO))
 import contextlib  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 import psutil  # noqa: E402
 
 from bench import common  # noqa: E402
-from supervisor import statefile  # noqa: E402
 from supervisor._proto_host import control_pb2 as pb  # noqa: E402
-from supervisor.control import ControlClient  # noqa: E402
+from supervisor.control.client import ControlClient  # noqa: E402
 from supervisor.errors import SupervisorError  # noqa: E402
-from tests.uphelp import Up  # noqa: E402
+from supervisor.supervision import statefile  # noqa: E402
 
 SMALL = 3
 SMALL_GOAL = 1.5  # seconds to all SERVING, under
 RSS_GOAL = 100e6  # bytes (100 MB), under
 CPU_GOAL = 2.0  # percent of one core while idle, under
-POLL_SECONDS = 0.02
 SETTLE_SECONDS = 2.0  # after all SERVING, before the idle window
 STOP_TIMEOUT = 120.0
 FAILED = {"BUILD_FAILED", "FATAL", "LOAD_ERROR", "STOPPED"}
 MB = 1e6
+SMOKE = {"locations": SMALL, "idle_seconds": 1.0, "runs": 1, "settle_seconds": 0.5}
 
 
 def make_workspace(folder: Path, envs: Path, count: int) -> Path:
@@ -56,7 +55,7 @@ def make_workspace(folder: Path, envs: Path, count: int) -> Path:
     return common.write_workspace(folder, entries, envs=envs)
 
 
-def states(up: Up, client: ControlClient | None) -> tuple[ControlClient | None, list[str]]:
+def states(up: common.Up, client: ControlClient | None) -> tuple[ControlClient | None, list[str]]:
     """Every location's state ([] while nothing answers), and the client to ask next time."""
     if client is None:
         try:
@@ -72,31 +71,29 @@ def states(up: Up, client: ControlClient | None) -> tuple[ControlClient | None, 
     return client, [s.state for s in reply.locations]
 
 
-def wait_all_serving(up: Up, count: int, timeout: float) -> None:
-    """Poll status every POLL_SECONDS until COUNT locations are SERVING; fail on a deadline."""
-    deadline = time.monotonic() + timeout
+def wait_all_serving(up: common.Up, count: int, timeout: float) -> None:
+    """Poll status until COUNT locations are SERVING; fail when one fails, or at the deadline."""
     client: ControlClient | None = None
+    seen: list[str] = []
+
+    def check() -> bool | None:
+        nonlocal client, seen
+        client, seen = states(up, client)
+        if FAILED & set(seen):
+            raise RuntimeError(f"a location failed ({sorted(set(seen))}):\n{up.log()}")
+        return True if len(seen) == count and all(s == "SERVING" for s in seen) else None
+
     try:
-        while True:
-            if up.proc.poll() is not None:
-                raise RuntimeError(f"supervisor exited {up.proc.returncode}:\n{up.log()}")
-            client, seen = states(up, client)
-            if len(seen) == count and all(s == "SERVING" for s in seen):
-                return
-            if FAILED & set(seen):
-                raise RuntimeError(f"a location failed ({sorted(set(seen))}):\n{up.log()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"not all SERVING within {timeout:g}s: {seen}\n{up.log()}")
-            time.sleep(POLL_SECONDS)
+        common.poll(up, check, timeout, f"{count} locations SERVING", lambda: seen)
     finally:
         if client is not None:
             client.__exit__()
 
 
-def start_up(workspace_file: Path, count: int) -> tuple[Up, float]:
+def start_up(workspace_file: Path, count: int) -> tuple[common.Up, float]:
     """Spawn `up` and wait until all COUNT locations are SERVING; the Up and the seconds."""
     started = time.monotonic()
-    up = Up(workspace_file, cwd=workspace_file.parent)
+    up = common.Up(workspace_file, cwd=workspace_file.parent)
     try:
         wait_all_serving(up, count, 60 + 2 * count)
     except BaseException:
@@ -133,14 +130,14 @@ def idle_cost(pid: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def run(locations: int, idle_seconds: float, runs: int) -> dict[str, Any]:
+def run(locations: int, idle_seconds: float, runs: int, settle_seconds: float) -> dict[str, Any]:
     """Build, warm up, time the small and the large `up`; return the figures."""
     root = common.private_tempdir()
     envs = root / "envs"
     small = make_workspace(root / "small", envs, SMALL)
     large = make_workspace(root / "large", envs, locations)
     result: dict[str, Any] = {"locations": locations, "runs": runs}
-    up: Up | None = None
+    up: common.Up | None = None
     try:
         common.build_env(large)
         common.stop_up(start_up(small, SMALL)[0], STOP_TIMEOUT)  # warm-up, untimed
@@ -150,11 +147,11 @@ def run(locations: int, idle_seconds: float, runs: int) -> dict[str, Any]:
             common.stop_up(up, STOP_TIMEOUT)
             up = None
             small_samples.append(seconds)
-        result["small_up_seconds"] = statistics.median(small_samples)
+        result["small_up_seconds"] = common.median(small_samples)
         result["small_up_samples"] = small_samples
         up, result["large_up_seconds"] = start_up(large, locations)
         result["rss_serving_bytes"] = psutil.Process(up.proc.pid).memory_info().rss
-        time.sleep(SETTLE_SECONDS)
+        time.sleep(settle_seconds)
         result.update(idle_cost(up.proc.pid, idle_seconds))
         stopping = time.monotonic()
         up.proc.send_signal(signal.SIGTERM)
@@ -206,12 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--locations", type=int, default=50, help="locations of the large up")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="idle window (30)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of the 3-location up")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
-    if args.locations < 1 or args.runs < 1 or args.idle_seconds <= 0:
+    parser.add_argument(
+        "--settle-seconds", type=float, default=SETTLE_SECONDS, help="before the idle window (2)"
+    )
+    args = common.parse(parser, argv, SMOKE)
+    if args.locations < 1 or args.runs < 1 or args.idle_seconds <= 0 or args.settle_seconds < 0:
         parser.error("--locations and --runs must be at least 1, --idle-seconds above 0")
-    result = run(args.locations, args.idle_seconds, args.runs)
-    return common.finish(result, args.json, report, result["goals_met"])
+    result = run(args.locations, args.idle_seconds, args.runs, args.settle_seconds)
+    return common.finish(result, args, report, result["goals_met"])
 
 
 if __name__ == "__main__":

@@ -54,9 +54,13 @@ class InterpreterNotFoundError(SupervisorError):
 class EnvBuildError(SupervisorError):
     """An environment could not be built; names the locations that needed it."""
 
-    def __init__(self, locations: tuple[str, ...] | list[str], reason: str) -> None:
+    def __init__(
+        self, locations: tuple[str, ...] | list[str], reason: str, where: str = ""
+    ) -> None:
         self.locations = tuple(locations)
         self.reason = reason
+        self.where = where
         names = ", ".join(repr(name) for name in self.locations)
         plural = "s" if len(self.locations) > 1 else ""
-        super().__init__(f"environment of location{plural} {names}: {reason}")
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}environment of location{plural} {names}: {reason}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -55,3 +57,10 @@ def size(num_bytes: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+def iso_utc(at: float | None = None, timespec: str = "seconds") -> str:
+    """A POSIX time (now by default) as ISO 8601 UTC: 2024-05-01T12:00:03Z, or with
+    TIMESPEC "milliseconds" 2024-05-01T12:00:03.250Z. The one formatter of times."""
+    moment = datetime.fromtimestamp(time.time() if at is None else at, tz=timezone.utc)
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z")

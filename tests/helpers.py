@@ -99,6 +99,20 @@ def pid_gone(pid: int) -> bool:
         return True
 
 
+def process_states(*pids: int) -> str:
+    """Each PID's state and parent as /proc shows them, for what a wait saw."""
+    seen = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            seen.append(f"pid {pid} is gone")
+            continue
+        seen.append(f"pid {pid} in state {fields[0]}, parent {fields[1]}")
+    return "; ".join(seen)
+
+
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 

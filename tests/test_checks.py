@@ -12,16 +12,18 @@ from typing import Any
 
 import pytest
 
-from supervisor.checks import (
+from supervisor.check.junit import write_junit
+from supervisor.check.verdicts import (
     CHECKS,
+    FACT_CHECKS,
     CheckResult,
     check_location,
+    check_stable,
     check_unreachable,
     results_json,
     results_table,
     sort_results,
 )
-from supervisor.junit import write_junit
 from supervisor.workspace.specs import LocationSpec
 from tests.helpers import pyenv_python
 
@@ -120,7 +122,7 @@ def verdict(
     allowed: tuple[str, ...] = (CODE,),
 ) -> CheckResult:
     results = check_location(location or spec(), facts, others or {}, host, allowed)
-    assert [r.check for r in results] == list(CHECKS)
+    assert [r.check for r in results] == list(FACT_CHECKS)
     return next(r for r in results if r.check == check)
 
 
@@ -416,11 +418,29 @@ def test_definitions_counts_and_load_error() -> None:
     assert not result.ok and result.detail.splitlines()[0] == "RuntimeError: boom"
 
 
-def test_unreachable_fails_every_check_with_the_reason() -> None:
-    results = check_unreachable(spec(), "startup timed out after 60s")
+def test_a_location_that_did_not_start_says_why_once() -> None:
+    results = check_unreachable(spec(), "startup timed out after 60s", seconds=61.5)
+    skipped = "not checked: the location is not serving (see its stable check)"
     assert [(r.location, r.check, r.ok, r.detail) for r in results] == [
-        ("a", c, False, "startup timed out after 60s") for c in CHECKS
+        *[("a", c, False, skipped) for c in FACT_CHECKS],
+        ("a", "stable", False, "startup timed out after 60s"),
     ]
+    assert [r.seconds for r in results] == [0.0] * len(FACT_CHECKS) + [61.5]
+
+
+def test_stable_passes_only_when_it_kept_serving() -> None:
+    kept = check_stable(spec(), 3.0, None, 4.25)
+    assert (kept.check, kept.ok, kept.detail, kept.seconds) == (
+        "stable",
+        True,
+        "served for 3s",
+        4.25,
+    )
+    left = check_stable(spec(), 3.0, "code server killed by SIGSEGV", 1.5)
+    assert (left.ok, left.detail) == (
+        False,
+        "stopped serving within 3s: code server killed by SIGSEGV",
+    )
 
 
 def test_malformed_facts_fail_checks_instead_of_raising() -> None:
@@ -438,7 +458,8 @@ def test_malformed_facts_fail_checks_instead_of_raising() -> None:
 def sample() -> list[CheckResult]:
     return [
         *check_location(spec(name="b"), clean_facts(), {}, HOST, [CODE]),
-        *check_unreachable(spec(name="c"), "exited with code 1\nTraceback ..."),
+        check_stable(spec(name="b"), 3.0, None, 12.25),
+        *check_unreachable(spec(name="c"), "exited with code 1\nTraceback ...", 60.0),
         CheckResult("a", "isolated", False, "PYTHONPATH is set: /x\nsecond"),
         CheckResult("a", "interpreter", True, "CPython 3.8.18 satisfies 3.8"),
     ]
@@ -446,8 +467,8 @@ def sample() -> list[CheckResult]:
 
 def test_sort_failures_first_then_location_then_check_order() -> None:
     ordered = [(r.location, r.check, r.ok) for r in sort_results(sample())]
-    assert ordered[:6] == [("a", "isolated", False)] + [("c", c, False) for c in CHECKS]
-    assert ordered[6:] == [("a", "interpreter", True)] + [("b", c, True) for c in CHECKS]
+    assert ordered[:7] == [("a", "isolated", False)] + [("c", c, False) for c in CHECKS]
+    assert ordered[7:] == [("a", "interpreter", True)] + [("b", c, True) for c in CHECKS]
 
 
 def test_json_shape() -> None:
@@ -457,8 +478,9 @@ def test_json_shape() -> None:
         "check": "isolated",
         "ok": False,
         "detail": "PYTHONPATH is set: /x\nsecond",
+        "seconds": 0.0,
     }
-    assert all(list(d) == ["location", "check", "ok", "detail"] for d in data)
+    assert all(list(d) == ["location", "check", "ok", "detail", "seconds"] for d in data)
     json.dumps(data)  # plain data
 
 
@@ -477,7 +499,13 @@ def test_table_shows_first_line_clipped() -> None:
         "(+1",
         "more)",
     ]
-    assert lines[2].split()[:4] == ["c", "interpreter", "FAIL", "exited"]
+    assert lines[2].split()[:5] == ["c", "interpreter", "FAIL", "not", "checked:"]
+    assert [line.split()[:4] for line in lines if line.startswith("c ")][-1] == [
+        "c",
+        "stable",
+        "FAIL",
+        "exited",
+    ]
     assert any(line.split()[:3] == ["b", "definitions", "PASS"] for line in lines)
     assert lines[-1].endswith("x...") and len(lines[-1].split()[-1]) == 100
     assert results_table([]) == "no checks run"
@@ -487,28 +515,29 @@ def test_junit_report_reads_back(tmp_path: Path) -> None:
     results = sort_results(sample())
     results.append(CheckResult("d", "definitions", False, "ValueError: \x1b[31mbad\x1b[0m <&>"))
     path = tmp_path / "reports" / "junit.xml"
-    write_junit(results, path, {"a": 1.5, "b": 12.25, "c": 60.0})
+    write_junit(results, path, 73.75)
     assert path.read_bytes().startswith(b"<?xml version='1.0' encoding='utf-8'?>")
     assert os.listdir(path.parent) == ["junit.xml"]  # no temporary file left behind
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites"
     assert root.attrib["name"] == "supervisor check"
-    assert (root.attrib["tests"], root.attrib["failures"]) == (str(len(results)), "7")
+    assert (root.attrib["tests"], root.attrib["failures"]) == (str(len(results)), "8")
     assert float(root.attrib["time"]) == pytest.approx(73.75)
     suites = {s.attrib["name"]: s for s in root.iter("testsuite")}
     assert list(suites) == ["a", "c", "b", "d"]
     b = suites["b"]
-    assert (b.attrib["tests"], b.attrib["failures"], b.attrib["time"]) == ("5", "0", "12.250")
+    assert (b.attrib["tests"], b.attrib["failures"], b.attrib["time"]) == ("6", "0", "12.250")
     cases = b.findall("testcase")
     assert [c.attrib["name"] for c in cases] == list(CHECKS)
     assert {c.attrib["classname"] for c in cases} == {"supervisor.check.b"}
     assert sum(float(c.attrib["time"]) for c in cases) == pytest.approx(12.25)
     assert cases[0].find("system-out").text == "CPython 3.8.18 satisfies 3.8"
     assert all(c.find("failure") is None for c in cases)
-    failure = suites["c"].find("testcase[@name='interpreter']/failure")
+    failure = suites["c"].find("testcase[@name='stable']/failure")
     assert failure.attrib == {"message": "exited with code 1", "type": "CheckFailed"}
     assert failure.text == "exited with code 1\nTraceback ..."
-    assert suites["c"].attrib["failures"] == "5"
+    assert suites["c"].attrib["failures"] == "6"
+    assert suites["c"].attrib["time"] == "60.000"
     odd = suites["d"].find("testcase/failure")
     assert odd.attrib["message"] == "ValueError: \ufffd[31mbad\ufffd[0m <&>"
     assert suites["d"].attrib["time"] == "0.000"

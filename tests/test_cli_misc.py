@@ -7,8 +7,13 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import EXAMPLES
 from tests.uphelp import SUPERVISOR
+
+# Above the longest inner wait (one `cli` call, an environment build included).
+pytestmark = pytest.mark.timeout(600)
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

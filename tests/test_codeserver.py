@@ -2,48 +2,53 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from supervisor.client import CodeServerClient, definitions_to_dict
+from supervisor.control.codeserver import CodeServerClient, definitions_to_dict
 from supervisor.errors import CodeServerError
-from supervisor.launch import child_environment, code_server_command, start_code_server
-from tests.helpers import EXAMPLES, FIXTURES, HOST_PYTHON, pid_gone, wait_for
+from supervisor.launch.blocking import BlockingServer, start_blocking
+from supervisor.launch.command import child_environment, code_server_command
+from tests.helpers import EXAMPLES, FIXTURES, HOST_PYTHON, pid_gone, process_states, wait_for
 
 LOCATIONS = FIXTURES / "locations"
+# What tests/fixtures/faults/ignores_sigterm.py says once SIGTERM no longer reaches it.
+IGNORING_SIGTERM = "ignores_sigterm: SIGTERM is ignored from now on"
+STOP_DEADLINE = 2.0
+# SIGKILL, the reaping, the sweep of escaped descendants: well under this on a loaded machine.
+STOP_MARGIN = 4.0
 
 
 def start(python: str, sock_dir: Path, tmp_path: Path, **target: object):
-    """Start a code server and return (process, ready, client, log path)."""
+    """Start a code server and return (server, ready, client, log path)."""
     log = tmp_path / "server.log"
     socket = str(sock_dir / "cs.sock")
     argv = code_server_command(python, socket=socket, **target)
-    with open(log, "wb") as out:
-        proc, ready = start_code_server(
-            argv,
-            location=str(target.get("location_name", "test")),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            startup_timeout=60,
-            stderr_tail=log.read_text,
-        )
-    return proc, ready, CodeServerClient(ready.address, "test"), log
+    server = start_blocking(
+        argv, location=str(target.get("location_name", "test")), output=log, startup_timeout=60
+    )
+    assert server.ready is not None
+    return server, server.ready, CodeServerClient(server.ready.address, "test"), log
 
 
-def stop(proc: subprocess.Popen, client: CodeServerClient) -> int:
+def stop(server: BlockingServer, client: CodeServerClient) -> int | None:
+    """Close the client, stop the server (SIGTERM, SIGKILL at the deadline), end its thread."""
     client.close()
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    return proc.wait(10)
+    try:
+        return server.stop(10)
+    finally:
+        server.close()
 
 
 def test_every_rpc_on_each_python(env_python: str, sock_dir: Path, tmp_path: Path) -> None:
-    proc, ready, client, log = start(
+    server, ready, client, log = start(
         env_python,
         sock_dir,
         tmp_path,
@@ -52,7 +57,7 @@ def test_every_rpc_on_each_python(env_python: str, sock_dir: Path, tmp_path: Pat
         location_name="hello",
     )
     try:
-        assert ready.pid == proc.pid
+        assert ready.pid == server.pid
         assert ready.load_error is None
         assert stat.S_IMODE(os.stat(sock_dir / "cs.sock").st_mode) == 0o600
 
@@ -64,7 +69,7 @@ def test_every_rpc_on_each_python(env_python: str, sock_dir: Path, tmp_path: Pat
 
         info = client.server_info()
         assert info.location_name == "hello"
-        assert info.pid == proc.pid
+        assert info.pid == server.pid
         assert info.python_executable == env_python
         assert info.python_implementation == "CPython"
         expected = subprocess.run(
@@ -103,11 +108,11 @@ def test_every_rpc_on_each_python(env_python: str, sock_dir: Path, tmp_path: Pat
         ]
         client.heartbeat()
         client.shutdown("test is done")
-        assert proc.wait(10) == 0
+        assert server.wait(10) == 0
         assert not (sock_dir / "cs.sock").exists(), "the socket file should be removed"
         assert "Shutdown called: test is done" in log.read_text()
     finally:
-        stop(proc, client)
+        stop(server, client)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +127,7 @@ def test_every_rpc_on_each_python(env_python: str, sock_dir: Path, tmp_path: Pat
 def test_load_error_is_served_with_traceback(
     child_envs: dict[str, str], sock_dir: Path, tmp_path: Path, fixture: str, expected: str
 ) -> None:
-    proc, ready, client, _ = start(
+    server, ready, client, _ = start(
         child_envs["3.8"], sock_dir, tmp_path, python_file=str(LOCATIONS / fixture)
     )
     try:
@@ -137,7 +142,8 @@ def test_load_error_is_served_with_traceback(
         info = client.server_info()
         assert expected in info.load_error.message + info.load_error.traceback
     finally:
-        assert stop(proc, client) == 0
+        code = stop(server, client)
+    assert code == 0
 
 
 def test_heartbeat_timeout_stops_a_standalone_server(
@@ -173,20 +179,33 @@ def test_heartbeat_timeout_stops_a_standalone_server(
 
 
 PARENT_SCRIPT = """
-import sys, subprocess
-from supervisor.launch import code_server_command, start_code_server
-argv = code_server_command(sys.argv[1], python_file=sys.argv[2], socket=sys.argv[3],
-                           heartbeat_timeout=float(sys.argv[4]))
-proc, ready = start_code_server(argv, location="orphan", stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-print(ready.pid, flush=True)
+import sys
+from supervisor.launch.blocking import start_blocking
+from supervisor.launch.command import code_server_command
+python, location_file, socket, heartbeat, death_signal = sys.argv[1:]
+flags = {"heartbeat_timeout": float(heartbeat)} if heartbeat != "none" else {}
+argv = code_server_command(python, python_file=location_file, socket=socket, **flags)
+if death_signal == "off":
+    argv.append("--no-parent-death-signal")
+server = start_blocking(argv, location="orphan")
+print(server.pid, flush=True)
 sys.stdin.read()
 """
 
 
-@pytest.mark.parametrize("heartbeat_timeout", [60.0, 0.5], ids=["death-signal", "heartbeat"])
+# Each mechanism alone, the other one off: the watchdog also ends the server once it sees
+# its parent gone, so with both on, a broken death signal would pass unnoticed.
+@pytest.mark.parametrize(
+    ("heartbeat", "death_signal", "gone_within"),
+    [("none", "on", 3.0), ("0.5", "off", 3.0), ("none", "off", None)],
+    ids=["death-signal", "heartbeat", "neither"],
+)
 def test_server_exits_when_its_parent_is_killed(
-    child_envs: dict[str, str], sock_dir: Path, heartbeat_timeout: float
+    child_envs: dict[str, str],
+    sock_dir: Path,
+    heartbeat: str,
+    death_signal: str,
+    gone_within: float | None,
 ) -> None:
     parent = subprocess.Popen(
         [
@@ -196,12 +215,14 @@ def test_server_exits_when_its_parent_is_killed(
             child_envs["3.8"],
             str(EXAMPLES / "empty_location.py"),
             str(sock_dir / "o.sock"),
-            str(heartbeat_timeout),
+            heartbeat,
+            death_signal,
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    child = None
     try:
         line = parent.stdout.readline()
         assert line.strip().isdigit(), f"parent printed {line!r}"
@@ -209,18 +230,28 @@ def test_server_exits_when_its_parent_is_killed(
         assert not pid_gone(child)
         parent.kill()
         parent.wait(10)
-        wait_for(lambda: pid_gone(child), 3, f"code server {child} to exit after its parent died")
+        what = f"code server {child} to exit after its parent died"
+        if gone_within is not None:
+            wait_for(lambda: pid_gone(child), gone_within, what, lambda: process_states(child))
+        else:
+            # The control: with both mechanisms off nothing ends it, so each case above
+            # measures its own mechanism.
+            with pytest.raises(AssertionError, match="timed out"):
+                wait_for(lambda: pid_gone(child), 2.0, what)
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+        if child is not None and not pid_gone(child):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child, signal.SIGKILL)
 
 
 def test_supervised_server_outlives_silence_while_parent_lives(
     child_envs: dict[str, str], sock_dir: Path, tmp_path: Path
 ) -> None:
     """A missed heartbeat with a live parent is a busy parent, not a dead one."""
-    proc, _ready, client, _log = start(
+    server, _ready, client, _log = start(
         child_envs["3.13"],
         sock_dir,
         tmp_path,
@@ -228,11 +259,13 @@ def test_supervised_server_outlives_silence_while_parent_lives(
         heartbeat_timeout=0.3,
     )
     try:
-        with pytest.raises(subprocess.TimeoutExpired):
-            proc.wait(1.5)
-        assert client.ping().pid == proc.pid
+        with pytest.raises(TimeoutError):
+            server.wait(1.5)
+        pong = client.ping()
     finally:
-        assert stop(proc, client) == 0
+        code = stop(server, client)
+    assert pong.pid == server.pid
+    assert code == 0
 
 
 def test_a_failed_start_names_the_location_and_reason(
@@ -243,27 +276,59 @@ def test_a_failed_start_names_the_location_and_reason(
     argv = code_server_command(
         child_envs["3.8"], python_file=str(EXAMPLES / "empty_location.py"), socket=str(blocker)
     )
+    server = BlockingServer(argv, location="blocked")
     with pytest.raises(CodeServerError) as info:
-        start_code_server(
-            argv, location="blocked", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        server.start()
     assert "location 'blocked'" in str(info.value)
     assert "exists and is not a socket" in str(info.value)
+    assert server.poll() is not None, "a failed start leaves nothing running"
+    server.close()
 
 
 def test_startup_deadline_kills_a_hanging_import(
     child_envs: dict[str, str], sock_dir: Path, tmp_path: Path
 ) -> None:
-    hang = tmp_path / "hang_on_import.py"
-    hang.write_text("import time\nwhile True:\n    time.sleep(0.05)\n")
     argv = code_server_command(
-        child_envs["3.8"], python_file=str(hang), socket=str(sock_dir / "h.sock")
+        child_envs["3.8"],
+        python_file=str(FIXTURES / "faults" / "hang_on_import.py"),
+        socket=str(sock_dir / "h.sock"),
     )
+    server = BlockingServer(argv, location="hang")
     with pytest.raises(CodeServerError, match="not ready within the startup timeout of 1s"):
-        start_code_server(
-            argv,
-            location="hang",
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            startup_timeout=1,
+        server.start(startup_timeout=1)
+    pid = server.pid
+    assert pid is not None
+    assert server.poll() is not None, "the startup deadline should kill the server"
+    assert pid_gone(pid)
+    server.close()
+
+
+def test_stop_kills_a_server_that_ignores_sigterm_at_the_deadline(
+    child_envs: dict[str, str], sock_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "server.log"
+    argv = code_server_command(
+        child_envs["3.8"],
+        python_file=str(FIXTURES / "faults" / "ignores_sigterm.py"),
+        socket=str(sock_dir / "i.sock"),
+    )
+    server = start_blocking(argv, location="ignores_sigterm", output=log)
+    pid = server.pid
+    try:
+        wait_for(
+            lambda: IGNORING_SIGTERM in log.read_text(),
+            30,
+            "the location to ignore SIGTERM",
+            log.read_text,
         )
+        began = time.monotonic()
+        code = server.stop(timeout=STOP_DEADLINE)
+        took = time.monotonic() - began
+    finally:
+        if pid is not None and not pid_gone(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        server.close()
+    assert code == -signal.SIGKILL, f"ended with {code}; log:\n{log.read_text()}"
+    # It waited out the deadline for the SIGTERM it ignored, then killed at once.
+    assert STOP_DEADLINE <= took < STOP_DEADLINE + STOP_MARGIN, f"stop took {took:.2f}s"

@@ -16,11 +16,15 @@ import pytest
 
 from supervisor._proto import codeserver_pb2 as cs
 from supervisor._proto_host import control_pb2 as pb
-from supervisor.control import ControlClient
+from supervisor.control.client import ControlClient
 from supervisor.errors import SupervisorError
 from supervisor.tools import uv_binary
-from tests.helpers import FIXTURES, pid_gone, pyenv_python, wait_for
+from tests.helpers import FIXTURES, pid_gone, process_states, pyenv_python, wait_for
 from tests.uphelp import SUPERVISOR, Up
+
+# Above the longest chain of inner waits (a start of up to 180 s, restarts, a reload of up to
+# 300 s), so that the wait that ran out is what a slow run reports.
+pytestmark = pytest.mark.timeout(900)
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -92,7 +96,9 @@ def test_locations_see_their_own_activated_venv(
         for name in ("built", "users"):
             entry = up.wait_state(name, "SERVING", timeout=180)
             envs[name] = entry
-            out = cli("materialize", "what_the_worker_sees", "-l", name, "-w", str(workspace))
+            out = cli(
+                "materialize", "what_the_worker_sees", "-l", name, "-w", str(workspace), timeout=120
+            )
             assert out.returncode == 0, out.stdout + out.stderr
         built_env = Path(cli("env", "path", "built", "-w", str(workspace)).stdout.strip())
         expected = {"built": (built_env, "3.1.0"), "users": (user_venv, "3.0.1")}
@@ -119,7 +125,9 @@ def test_locations_see_their_own_activated_venv(
 
 
 def test_no_call_fails_during_restarts_and_a_reload(tmp_path: Path, shared_envs_dir: Path) -> None:
+    started, release = tmp_path / "held-started", tmp_path / "held-release"
     workspace = tmp_path / "workspace.yaml"
+    # The draining server must not end the held run: its drain deadline is past the test's.
     spec = textwrap.dedent(f"""
         envs_dir: {shared_envs_dir}
         load_from:
@@ -128,12 +136,15 @@ def test_no_call_fails_during_restarts_and_a_reload(tmp_path: Path, shared_envs_
               location_name: steady
               python: "3.13"
               requirements: [REQUIREMENT]
+              drain_timeout: 600
+              env: {{HOLD_STARTED: "{started}", HOLD_RELEASE: "{release}"}}
     """)
     workspace.write_text(spec.replace("REQUIREMENT", '"six==1.16.0"'))
     up = Up(workspace)
     errors: list[str] = []
     calls = 0
     stop = threading.Event()
+    collected: list = []
 
     def keep_calling() -> None:
         nonlocal calls
@@ -148,31 +159,61 @@ def test_no_call_fails_during_restarts_and_a_reload(tmp_path: Path, shared_envs_
                     errors.append(str(exc))
                 calls += 1
 
+    def follow(client: ControlClient, run) -> None:
+        for event in client.events(run):
+            collected.append(event)
+
+    caller = threading.Thread(target=keep_calling)
+    reload = None
     try:
-        up.wait_state("steady", "SERVING", timeout=180)
-        caller = threading.Thread(target=keep_calling)
+        first_env = up.wait_state("steady", "SERVING", timeout=180)["env"]
         caller.start()
         with ControlClient(workspace) as client:
-            run = client.stream("Materialize", pb.MaterializeRequest(assets=["two_seconds"]))
-            collected: list = []
-            spanning = threading.Thread(target=lambda: collected.extend(client.events(run)))
+            run = client.stream("Materialize", pb.MaterializeRequest(assets=["held_open"]))
+            spanning = threading.Thread(target=follow, args=(client, run))
             spanning.start()
+            wait_for(
+                started.exists, 60, "the held run to start", lambda: [e.type for e in collected]
+            )
             for _ in range(3):
-                out = cli("restart", "steady", "-w", str(workspace))
+                out = cli("restart", "steady", "-w", str(workspace), timeout=60)
                 assert out.returncode == 0, out.stderr
             workspace.write_text(spec.replace("REQUIREMENT", '"six==1.17.0"'))
-            out = cli("reload", "-w", str(workspace), timeout=600)
-            assert "steady: changed" in out.stdout, out.stdout + out.stderr
-            up.wait_state("steady", "SERVING")
+            # A reload returns once the old version has drained, so the run is released
+            # when the new version serves, with the reload still under way.
+            reload = subprocess.Popen(
+                [SUPERVISOR, "reload", "-w", str(workspace)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            up.wait(
+                "steady",
+                lambda e: e["state"] == "SERVING" and e["env"] not in (None, first_env),
+                300,
+                "the reloaded version to serve",
+            )
+            held = [cs.EventType.Name(e.type) for e in collected]
+            release.write_text("")
+            out, err = reload.communicate(timeout=120)
+            assert "steady: changed" in out, out + err
             spanning.join(60)
+            assert not spanning.is_alive(), f"the run did not end once released; saw {held}"
         stop.set()
         caller.join(30)
-        assert calls > 20, f"only {calls} calls were made"
-        assert errors == [], f"{len(errors)} of {calls} calls failed: {errors[:3]}"
-        assert collected and collected[-1].type == cs.RUN_SUCCESS, collected[-2:]
+        assert not caller.is_alive(), "the caller did not stop"
     finally:
+        release.write_text("")  # a held run ends whatever happened
         stop.set()
+        if reload is not None and reload.poll() is None:
+            reload.kill()
+            reload.wait(10)
         up.stop()
+    ended = {"RUN_SUCCESS", "RUN_FAILURE", "RUN_CANCELED"} & set(held)
+    assert not ended, f"the run ended before the restarts were over: {held}"
+    assert calls > 20, f"only {calls} calls were made"
+    assert errors == [], f"{len(errors)} of {calls} calls failed: {errors[:3]}"
+    assert collected and collected[-1].type == cs.RUN_SUCCESS, collected[-2:]
 
 
 def test_a_busy_import_is_not_taken_for_an_orphan(tmp_path: Path, shared_envs_dir: Path) -> None:
@@ -197,7 +238,12 @@ def test_a_busy_import_is_not_taken_for_an_orphan(tmp_path: Path, shared_envs_di
         assert up.status()["busy"]["restarts"] == 0
         os.kill(up.proc.pid, signal.SIGKILL)
         up.proc.wait(10)
-        wait_for(lambda: pid_gone(pid), 5, f"code server {pid} to exit after its supervisor")
+        wait_for(
+            lambda: pid_gone(pid),
+            5,
+            f"code server {pid} to exit after its supervisor",
+            lambda: process_states(pid),
+        )
     finally:
         up.stop()
 
@@ -227,14 +273,19 @@ def test_a_run_past_the_drain_deadline_is_ended_as_failed(
             stderr=subprocess.PIPE,
             text=True,
         )
-        wait_for(marker.exists, 60, "the slow asset to start")
+        wait_for(marker.exists, 60, "the slow asset to start", up.log)
         worker = int(marker.read_text())
         out = cli("restart", "draining", "-w", str(workspace))
         assert out.stdout.strip() == "draining: SERVING", out.stdout + out.stderr
         output, _ = run.communicate(timeout=60)
         assert run.returncode == 1
         assert "drain deadline of 1s passed" in output
-        wait_for(lambda: pid_gone(worker) and pid_gone(old), 15, "the old server and its worker")
+        wait_for(
+            lambda: pid_gone(worker) and pid_gone(old),
+            15,
+            "the old server and its worker to end",
+            lambda: process_states(worker, old),
+        )
         assert up.status()["draining"]["pid"] not in (None, old)
     finally:
         up.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,9 +15,10 @@ import pytest
 
 from supervisor.envs import build as build_module
 from supervisor.envs import build_all, collect_garbage, ensure_env, list_envs, lookup, plan
-from supervisor.errors import EnvBuildError, InterpreterNotFoundError
+from supervisor.envs.store import location_env_path
+from supervisor.errors import EnvBuildError, InterpreterNotFoundError, UsageError
 from supervisor.workspace import load_workspace
-from tests.helpers import EXAMPLES, wait_for
+from tests.helpers import EXAMPLES, FIXTURES, pid_gone, process_states, wait_for
 
 
 def write_workspace(root: Path, body: str) -> Path:
@@ -223,35 +225,74 @@ def one_location(tmp_path: Path, requirement: str) -> Path:
     )
 
 
-def test_a_build_killed_midway_leaves_nothing_that_is_used(tmp_path: Path) -> None:
-    path = one_location(tmp_path, "pyflakes==3.1.0")
+def listing(folder: Path) -> str:
+    """What is in FOLDER, two levels deep, for failure messages."""
+    if not folder.exists():
+        return f"no folder {folder}"
+    return ", ".join(sorted(str(p.relative_to(folder)) for p in folder.glob("*/*"))) or "empty"
+
+
+@pytest.mark.timeout(300)  # above the 120 s wait for the build, plus the rebuild
+def test_an_interrupted_build_is_never_used(tmp_path: Path, monkeypatch) -> None:
+    # A package whose build waits for our release: the build is surely mid-install when
+    # killed, whatever the build does before that and whatever it names its folders.
+    package = tmp_path / "waits_for_release"
+    shutil.copytree(FIXTURES / "packages" / "waits_for_release", package)
+    started, release = tmp_path / "build-started", tmp_path / "build-release"
+    monkeypatch.setenv("BUILD_STARTED_MARKER", str(started))
+    monkeypatch.setenv("BUILD_RELEASE_MARKER", str(release))
+    path = one_location(tmp_path, f"waits_for_release @ {package.as_uri()}")
     workspace = load_workspace(path)
     envs_dir = workspace.envs_dir
-    proc = subprocess.Popen(
-        [sys.executable, "-c", BUILD_SCRIPT, str(path), "only"], start_new_session=True
-    )
+    request = plan(workspace)["only"]
+    log = tmp_path / "build.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", BUILD_SCRIPT, str(path), "only"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for(
-            lambda: list(envs_dir.glob(".tmp-*/bin/python")),
-            60,
-            "the build to create its temporary environment",
-            lambda: list(envs_dir.iterdir()) if envs_dir.exists() else "no envs folder",
+            started.exists,
+            120,
+            "the build to reach the install of waits_for_release",
+            lambda: f"{listing(envs_dir)}; build output: {log.read_text()!r}",
         )
+        backend = int(started.read_text())
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
-    request = plan(workspace)["only"]
+    # uv and what it runs die with the build (the parent-death signal), not at their leisure.
+    wait_for(
+        lambda: pid_gone(backend),
+        2,
+        f"the killed build's backend {backend} to end",
+        lambda: process_states(backend),
+    )
+    left = sorted(p for p in envs_dir.iterdir() if p.name != build_module.LOCKS)
+    assert left, "the interrupted build's folder stays, for gc to find"
+    target = envs_dir / request.name
+    assert not target.exists(), f"only a complete environment has its name: {listing(envs_dir)}"
     assert lookup(envs_dir, request) is None, "a half-built environment must never be used"
-    leftovers = list(envs_dir.glob(".tmp-*"))
-    assert leftovers
-    assert [p for p, _ in collect_garbage(workspace, dry_run=True)] == leftovers
+    with pytest.raises(UsageError, match="not built yet"):
+        location_env_path(workspace, "only")
+
+    release.write_text("")
     built = ensure_env(envs_dir, request)
-    assert not built.hit and package_version(built.python, "pyflakes") == "3.1.0"
-    collect_garbage(workspace)
-    assert not list(envs_dir.glob(".tmp-*"))
-    assert lookup(envs_dir, request) is not None, "gc keeps what the workspace uses"
+    assert not built.hit, "the interrupted build is done again, not taken as it was"
+    assert built.path == target and built.path not in left
+    assert (built.path / build_module.MANIFEST).is_file()
+    assert package_version(built.python, "waits_for_release") == "1.0"
+    assert location_env_path(workspace, "only") == built.path
+    # The next build of the key, holding its lock, removed what the dead one left.
+    remaining = sorted(p for p in envs_dir.iterdir() if p.name != build_module.LOCKS)
+    assert remaining == [built.path], "a dead build's folder is removed by the next build"
+    assert collect_garbage(workspace, dry_run=True) == []
 
 
+@pytest.mark.timeout(300)  # above the 180 s each build may take
 def test_two_concurrent_builds_of_one_key_wait_not_collide(tmp_path: Path) -> None:
     path = one_location(tmp_path, "six==1.16.0")
     procs = [

@@ -6,9 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import REPO
 
 RUFF = str(Path(sys.executable).parent / "ruff")
+# Above each ruff run's own 120 s, so that its timeout is what a slow run reports.
+pytestmark = pytest.mark.timeout(180)
 
 
 def test_ruff_check() -> None:

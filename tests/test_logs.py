@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from supervisor.logs import Console, RotatingLog, tail
+from supervisor.supervision.logs import Console, RotatingLog, tail
 
 
 def test_rotation_caps_the_size_and_tail_reads_across_files(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -16,9 +17,13 @@ import pytest
 
 from supervisor._proto import codeserver_pb2 as cs
 from supervisor._proto_host import control_pb2 as pb
-from supervisor.control import ControlClient
-from tests.helpers import FIXTURES, pid_gone, wait_for
+from supervisor.control.client import ControlClient
+from tests.helpers import FIXTURES, pid_gone, process_states, wait_for
 from tests.uphelp import SUPERVISOR, Up
+
+# Above the longest chain of inner waits (two starts of up to 120 s each in the shared
+# fixture, then a test's own calls), so that the wait that ran out is what a slow run reports.
+pytestmark = pytest.mark.timeout(600)
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -74,6 +79,9 @@ def run_id_of(output: str) -> str:
 @pytest.mark.parametrize("location", ["old", "new"])
 def test_a_chain_runs_in_order_and_later_runs_reuse_values(running, location: str) -> None:
     up, _ = running
+    values = up.workspace_file.parent / ".supervisor" / "values" / location
+    # Other tests on this shared `up` store values too: start from none stored.
+    shutil.rmtree(values, ignore_errors=True)
     out = materialize(up, "total", "-l", location)
     assert out.returncode == 0, out.stdout + out.stderr
     run_id = run_id_of(out.stdout)
@@ -83,7 +91,6 @@ def test_a_chain_runs_in_order_and_later_runs_reuse_values(running, location: st
     assert starts == ["numbers", "doubled", "total"]
     logs = [e for e in events_of(up, run_id) if e["type"] == "LOG"]
     assert logs and logs[0]["message"] == "adding 3 numbers" and logs[0]["step"] == "total"
-    values = up.workspace_file.parent / ".supervisor" / "values" / location
     assert pickle.loads((values / "total.pickle").read_bytes()) == 60  # the resource was used
     materialization = next(
         e
@@ -161,7 +168,8 @@ def test_two_runs_in_two_locations_at_once(running) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(120)
+        thread.join(150)  # each materialize call has its own 120 s deadline
+        assert not thread.is_alive(), f"{thread.name} did not finish"
     assert {n: r.returncode for n, r in results.items()} == {"old": 0, "new": 0}
 
 
@@ -176,11 +184,13 @@ def test_cancel_stops_the_worker(running) -> None:
         text=True,
     )
     try:
-        wait_for(marker.exists, 60, "the slow asset to start")
+        wait_for(marker.exists, 60, "the slow asset to start", up.log)
         worker = int(marker.read_text())
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 130
-        wait_for(lambda: pid_gone(worker), 10, f"worker {worker} to stop")
+        wait_for(
+            lambda: pid_gone(worker), 10, f"worker {worker} to stop", lambda: process_states(worker)
+        )
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -204,13 +214,18 @@ def test_server_killed_during_a_slow_asset_fails_the_run(running) -> None:
         text=True,
     )
     try:
-        wait_for(marker.exists, 60, "the slow asset to start")
+        wait_for(marker.exists, 60, "the slow asset to start", up.log)
         worker = int(marker.read_text())
         os.kill(server, signal.SIGKILL)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 1
         assert "went away during the run" in out
-        wait_for(lambda: pid_gone(worker), 10, f"orphaned worker {worker} to stop")
+        wait_for(
+            lambda: pid_gone(worker),
+            10,
+            f"orphaned worker {worker} to stop",
+            lambda: process_states(worker),
+        )
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -268,7 +283,7 @@ def test_runs_are_listed_after_a_restart_and_none_stays_started(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for(marker.exists, 60, "the slow asset to start")
+        wait_for(marker.exists, 60, "the slow asset to start", up.log)
         os.kill(up.proc.pid, signal.SIGKILL)  # the supervisor dies mid-run
         up.proc.wait(10)
         slow.wait(30)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from supervisor.commands.runs import runs
 from supervisor.errors import SupervisorError
-from supervisor.runs import SCHEMA_VERSION, RunStore, runs_db_path
+from supervisor.runs.store import SCHEMA_VERSION, RunStore, runs_db_path
 
 T0 = 1714564800.0  # 2024-05-01T12:00:00Z
 RUN_KEYS = ["id", "location", "selection", "status", "started_at", "ended_at", "reason"]

@@ -9,17 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisor.restart import Decision, RestartRules, RestartTracker
-from supervisor.states import (
+from supervisor.launch.process import describe_exit
+from supervisor.supervision.restart import Decision, RestartTracker
+from supervisor.supervision.states import (
     LOCAL_TRANSITIONS,
     REMOTE_TRANSITIONS,
     IllegalTransitionError,
     State,
     StateMachine,
     Transition,
-    describe_exit,
     is_legal,
 )
+from supervisor.workspace.specs import RestartSpec
 
 
 @dataclass
@@ -46,7 +47,7 @@ def replay(
     return decisions
 
 
-def crash_loop(count: int, rules: RestartRules, run_for: float = 0.1) -> list[Decision]:
+def crash_loop(count: int, rules: RestartSpec, run_for: float = 0.1) -> list[Decision]:
     return replay(RestartTracker(rules), FakeClock(), [(run_for, True)] * count)
 
 
@@ -54,17 +55,17 @@ def crash_loop(count: int, rules: RestartRules, run_for: float = 0.1) -> list[De
 
 
 def test_first_restart_is_immediate() -> None:
-    decision = crash_loop(1, RestartRules())[0]
+    decision = crash_loop(1, RestartSpec())[0]
     assert decision == Decision("restart", 0.0, "restart 1 at once")
 
 
 def test_quick_failures_back_off_exponentially_to_the_cap() -> None:
-    delays = [d.delay for d in crash_loop(10, RestartRules(backoff_initial=0.5, backoff_max=5))]
+    delays = [d.delay for d in crash_loop(10, RestartSpec(backoff_initial=0.5, backoff_max=5))]
     assert delays == [0.0, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0]
 
 
 def test_back_off_reason_names_the_restart_and_the_delay() -> None:
-    decisions = crash_loop(4, RestartRules())
+    decisions = crash_loop(4, RestartSpec())
     assert [d.reason for d in decisions] == [
         "restart 1 at once",
         "restart 2 in 0.5s (back-off)",
@@ -74,7 +75,7 @@ def test_back_off_reason_names_the_restart_and_the_delay() -> None:
 
 
 def test_a_stable_run_resets_the_back_off() -> None:
-    tracker, clock = RestartTracker(RestartRules(stable_after=10)), FakeClock()
+    tracker, clock = RestartTracker(RestartSpec(stable_after=10)), FakeClock()
     # Durations are binary fractions, so the clock's sums are exact at the boundary.
     first = replay(tracker, clock, [(0.25, True)] * 4)
     assert [d.delay for d in first] == [0.0, 0.5, 1.0, 2.0]
@@ -100,7 +101,7 @@ def test_a_stable_run_resets_the_back_off() -> None:
 def test_policy_decides_on_clean_and_failed_exits(
     policy: str, failed: bool, action: str, reason: str
 ) -> None:
-    tracker = RestartTracker(RestartRules(policy=policy))
+    tracker = RestartTracker(RestartSpec(policy=policy))
     tracker.on_started(0.0)
     decision = tracker.on_exit(5.0, failed=failed)
     assert (decision.action, decision.reason) == (action, reason)
@@ -108,19 +109,19 @@ def test_policy_decides_on_clean_and_failed_exits(
 
 
 def test_always_backs_off_clean_exits_too() -> None:
-    tracker = RestartTracker(RestartRules(policy="always"))
+    tracker = RestartTracker(RestartSpec(policy="always"))
     decisions = replay(tracker, FakeClock(), [(0.1, False)] * 3)
     assert [d.delay for d in decisions] == [0.0, 0.5, 1.0]
 
 
 def test_too_many_restarts_within_the_window_is_fatal() -> None:
-    decisions = crash_loop(10, RestartRules(max_restarts=5, window=60))
+    decisions = crash_loop(10, RestartSpec(max_restarts=5, window=60))
     assert [d.action for d in decisions] == ["restart"] * 5 + ["fatal"]
     assert decisions[-1] == Decision("fatal", 0.0, "5 restarts within 60s (max_restarts 5)")
 
 
 def test_the_same_restarts_spread_over_more_than_the_window_are_not_fatal() -> None:
-    rules = RestartRules(max_restarts=5, window=60, stable_after=10)
+    rules = RestartSpec(max_restarts=5, window=60, stable_after=10)
     # Runs of 13s are stable (no delay): six restarts span 65s, so none is refused.
     decisions = replay(RestartTracker(rules), FakeClock(), [(13.0, True)] * 20)
     assert [d.action for d in decisions] == ["restart"] * 20
@@ -131,19 +132,19 @@ def test_the_same_restarts_spread_over_more_than_the_window_are_not_fatal() -> N
 
 @pytest.mark.parametrize(("second_run", "action"), [(59.75, "fatal"), (60.0, "restart")])
 def test_a_restart_exactly_one_window_ago_no_longer_counts(second_run: float, action: str) -> None:
-    rules = RestartRules(max_restarts=1, window=60)
+    rules = RestartSpec(max_restarts=1, window=60)
     decisions = replay(RestartTracker(rules), FakeClock(), [(0.25, True), (second_run, True)])
     assert [d.action for d in decisions] == ["restart", action]
 
 
 def test_max_restarts_zero_never_restarts() -> None:
-    assert crash_loop(2, RestartRules(max_restarts=0)) == [
+    assert crash_loop(2, RestartSpec(max_restarts=0)) == [
         Decision("fatal", 0.0, "no restarts allowed (max_restarts 0)")
     ]
 
 
 def test_reset_clears_back_off_and_window_but_keeps_the_count() -> None:
-    tracker, clock = RestartTracker(RestartRules(max_restarts=3)), FakeClock()
+    tracker, clock = RestartTracker(RestartSpec(max_restarts=3)), FakeClock()
     assert replay(tracker, clock, [(0.1, True)] * 5)[-1].action == "fatal"
     tracker.reset()
     decisions = replay(tracker, clock, [(0.1, True)] * 2)
@@ -152,24 +153,16 @@ def test_reset_clears_back_off_and_window_but_keeps_the_count() -> None:
 
 
 def test_an_unhealthy_kill_counts_as_a_failure() -> None:
-    tracker = RestartTracker(RestartRules(policy="on-failure"))
+    tracker = RestartTracker(RestartSpec(policy="on-failure"))
     tracker.on_started(0.0)
     assert tracker.on_unhealthy(1.0).action == "restart"
     tracker.on_started(1.0)
     assert tracker.on_unhealthy(2.0).delay == 0.5
 
 
-def test_accepts_any_object_with_the_rule_attributes() -> None:
-    @dataclass(frozen=True)
-    class RestartSpec:
-        policy: str = "always"
-        max_restarts: int | None = 1
-        window: float = 60
-        backoff_initial: float = 2
-        backoff_max: float = 3
-        stable_after: float = 10
-
-    decisions = replay(RestartTracker(RestartSpec()), FakeClock(), [(0.1, False)] * 3)
+def test_policy_always_restarts_clean_exits_up_to_max_restarts() -> None:
+    rules = RestartSpec(policy="always", max_restarts=1, backoff_initial=2, backoff_max=3)
+    decisions = replay(RestartTracker(rules), FakeClock(), [(0.1, False)] * 3)
     assert [d.action for d in decisions] == ["restart", "fatal"]
 
 
@@ -179,7 +172,7 @@ def test_accepts_any_object_with_the_rule_attributes() -> None:
 )
 def test_bad_rules_are_refused_with_the_key_and_value(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"restart\.{field}: .*got {value!r}"):
-        RestartRules(**{field: value})
+        RestartSpec(**{field: value})
 
 
 @given(
@@ -200,7 +193,7 @@ def test_any_history_keeps_delays_in_bounds_and_restarts_under_the_limit(
     max_restarts: int | None,
     window: float,
 ) -> None:
-    rules = RestartRules(policy, max_restarts, window, initial, cap, stable_after=10)
+    rules = RestartSpec(policy, max_restarts, window, initial, cap, stable_after=10)
     tracker, clock = RestartTracker(rules), FakeClock()
     restart_times: list[float] = []
     for seconds, failed in runs:
@@ -256,6 +249,12 @@ def test_an_illegal_move_is_refused_and_changes_nothing() -> None:
 
 
 @pytest.mark.parametrize("remote", [False, True])
+def test_an_internal_failure_may_end_any_state_in_fatal(remote: bool) -> None:
+    table = REMOTE_TRANSITIONS if remote else LOCAL_TRANSITIONS
+    assert all(State.FATAL in moves for state, moves in table.items() if state is not State.FATAL)
+
+
+@pytest.mark.parametrize("remote", [False, True])
 def test_no_state_may_move_to_itself(remote: bool) -> None:
     for state in State:
         assert not is_legal(state, state, remote)
@@ -264,7 +263,7 @@ def test_no_state_may_move_to_itself(remote: bool) -> None:
 def test_every_state_is_reachable_and_none_is_a_dead_end() -> None:
     local = {s for s in State if s not in (State.CONNECTING, State.UNREACHABLE)}
     remote = {State.PENDING, State.CONNECTING, State.SERVING, State.LOAD_ERROR}
-    remote |= {State.UNREACHABLE, State.STOPPED}
+    remote |= {State.UNREACHABLE, State.STOPPED, State.FATAL}
     for table, states in ((LOCAL_TRANSITIONS, local), (REMOTE_TRANSITIONS, remote)):
         assert set(table) == states
         assert states - {State.PENDING} <= set().union(*table.values()) <= states
@@ -307,6 +306,18 @@ def test_last_error_is_set_by_errors_and_kept_through_recovery() -> None:
     assert machine.last_error is None
 
 
+@pytest.mark.parametrize(("away", "remote"), [(State.UNHEALTHY, False), (State.UNREACHABLE, True)])
+def test_answering_again_without_a_restart_clears_the_last_error(away: State, remote: bool) -> None:
+    machine = StateMachine(remote=remote)
+    machine.move(State.CONNECTING if remote else State.STARTING, "start", 0.0)
+    machine.move(State.SERVING, "ready", 1.0)
+    machine.move(away, "UNAVAILABLE: connection refused", 2.0, error=True)
+    assert machine.last_error == "UNAVAILABLE: connection refused"
+    machine.move(State.SERVING, "answering again", 3.0)
+    assert machine.last_error is None
+    assert machine.history[-2].reason == "UNAVAILABLE: connection refused"
+
+
 def test_listeners_hear_each_move_after_it_is_recorded() -> None:
     machine = StateMachine()
     heard: list[tuple[Transition, State]] = []
@@ -333,7 +344,7 @@ def test_remote_locations_use_their_own_table() -> None:
     machine.move(State.SERVING, "answered again", 1.0)
     machine.move(State.STOPPED, "supervisor stopping", 2.0)
     machine.move(State.CONNECTING, "up", 3.0)
-    for local_only in (State.STARTING, State.BUILDING, State.BACKOFF, State.FATAL):
+    for local_only in (State.STARTING, State.BUILDING, State.BACKOFF):
         with pytest.raises(IllegalTransitionError, match="remote location 'my_grpc_server'"):
             machine.move(local_only, "local move", 4.0)
     local = StateMachine()

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import FIXTURES, pid_gone, wait_for
+from tests.helpers import FIXTURES, pid_gone, process_states, wait_for
 from tests.uphelp import HealthMonitor, Up
 
 FAULTS = FIXTURES / "faults"
+# Above the longest chain of inner waits (a start of up to 120 s in the shared fixture,
+# then up to 90 s for a restart), so that the wait that ran out is what a slow run reports.
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
@@ -149,14 +152,19 @@ def test_crash_loop_backs_off_then_reaches_fatal(faulty) -> None:
 def test_children_that_escape_the_group_are_swept(faulty, tmp_path: Path) -> None:
     up, monitor, escapee = faulty
     up.wait_state("escaper", "SERVING")
-    wait_for(escapee.exists, 30, "the escaping grandchild to write its pid")
+    wait_for(escapee.exists, 30, "the escaping grandchild to write its pid", up.log)
     grandchild = int(escapee.read_text())
     assert not pid_gone(grandchild)
     from supervisor._proto_host import control_pb2 as pb
-    from supervisor.control import ControlClient
+    from supervisor.control.client import ControlClient
 
     with ControlClient(up.workspace_file, timeout=60) as client:
         reply = client.call("Stop", pb.LocationsRequest(locations=["escaper"]))
     assert [(r.location, r.ok) for r in reply.results] == [("escaper", True)]
-    wait_for(lambda: pid_gone(grandchild), 10, f"escaped grandchild {grandchild} to be swept")
+    wait_for(
+        lambda: pid_gone(grandchild),
+        10,
+        f"escaped grandchild {grandchild} to be swept",
+        lambda: process_states(grandchild),
+    )
     check_alive(up, monitor)

@@ -7,17 +7,21 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from supervisor import statefile
-from tests.helpers import EXAMPLES, pid_gone, wait_for
+from supervisor.supervision import statefile
+from tests.helpers import EXAMPLES, pid_gone, process_states, wait_for
 from tests.uphelp import SUPERVISOR, Up
 
 STARTED = re.compile(r"Started code server for \w+ \S+ on port (\d+) in process (\d+)")
+# Above the longest chain of inner waits (three starts of up to 120 s each in the shared
+# fixture, reloads of up to 150 s), so that the wait that ran out is what a slow run reports.
+pytestmark = pytest.mark.timeout(600)
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -169,21 +173,38 @@ def test_a_second_up_is_refused(running) -> None:
     assert up.proc.poll() is None
 
 
-def test_remote_location_goes_unreachable_and_comes_back(running) -> None:
-    up, remote, _ = running
-    remote.kill()
-    entry = up.wait_state("remote", "UNREACHABLE", timeout=30)
-    assert f"127.0.0.1:{remote.port}" in entry["last_error"]
+def remote_assets(up: Up) -> list[str] | str:
+    """The asset keys `ls` shows for the remote location, or its load error."""
     out = cli("ls", "remote", "--json", "-w", str(up.workspace_file), timeout=30)
     (listed,) = json.loads(out.stdout)
-    assert "UNREACHABLE" in listed["load_error"]
-    remote.python_file.write_text(
-        remote.python_file.read_text().replace("far_away", "farther_away")
+    return listed["load_error"] or [a["key"] for a in listed["assets"]]
+
+
+def test_remote_location_goes_unreachable_and_comes_back(running) -> None:
+    up, remote, _ = running
+    original = remote.python_file.read_text()
+    remote.kill()
+    try:
+        entry = up.wait_state("remote", "UNREACHABLE", timeout=30)
+        unreachable = remote_assets(up)
+        remote.python_file.write_text(original.replace("far_away", "farther_away"))
+        remote.start()
+        up.wait_state("remote", "SERVING", timeout=30)
+        changed = remote_assets(up)
+    finally:
+        # The fixture is shared: leave its remote serving what the other tests expect.
+        remote.kill()
+        remote.python_file.write_text(original)
+        remote.start()
+    assert f"127.0.0.1:{remote.port}" in entry["last_error"]
+    assert "UNREACHABLE" in unreachable
+    assert changed == ["farther_away"]
+    wait_for(
+        lambda: remote_assets(up) == ["far_away"],
+        30,
+        "the restored remote to serve far_away again",
+        lambda: remote_assets(up),
     )
-    remote.start()
-    up.wait_state("remote", "SERVING", timeout=30)
-    out = cli("ls", "remote", "--json", "-w", str(up.workspace_file))
-    assert [a["key"] for a in json.loads(out.stdout)[0]["assets"]] == ["farther_away"]
 
 
 def test_restart_stop_start(running) -> None:
@@ -193,7 +214,12 @@ def test_restart_stop_start(running) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "new: SERVING"
     assert up.status()["new"]["pid"] not in (None, before)
-    wait_for(lambda: pid_gone(before), 15, f"the old server {before} to drain and exit")
+    wait_for(
+        lambda: pid_gone(before),
+        15,
+        f"the old server {before} to drain and exit",
+        lambda: process_states(before),
+    )
     assert cli("stop", "new", "-w", str(up.workspace_file)).stdout.strip() == "new: STOPPED"
     assert up.status()["new"]["pid"] is None
     assert cli("start", "new", "-w", str(up.workspace_file)).stdout.strip() == "new: SERVING"
@@ -215,7 +241,7 @@ def test_reload_touches_only_what_changed(running) -> None:
 """
     )
     try:
-        out = cli("reload", "-w", str(workspace), timeout=300)
+        out = cli("reload", "-w", str(workspace), timeout=150)
         assert out.returncode == 0, out.stderr
         assert "old: unchanged" in out.stdout and "new: changed" in out.stdout
         assert "added: added" in out.stdout
@@ -231,15 +257,37 @@ def test_reload_touches_only_what_changed(running) -> None:
         )
         workspace.write_text(broken)
         serving = up.status()["new"]["pid"]
-        out = cli("reload", "-w", str(workspace), timeout=300)
+        out = cli("reload", "-w", str(workspace), timeout=150)
         assert out.returncode == 1
         assert "new: changed, but the new version failed" in out.stdout
         assert up.status()["new"]["state"] == "SERVING"
         assert up.status()["new"]["pid"] == serving
     finally:
         workspace.write_text(text)
-        cli("reload", "-w", str(workspace), timeout=300)
+        restored = cli("reload", "-w", str(workspace), timeout=150)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
     assert "added" not in up.status()
+    up.wait_state("new", "SERVING")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def test_sockets_live_in_a_private_folder(running) -> None:
+    up, _, _ = running
+    control = statefile.control_socket(up.workspace_file)
+    folder = control.parent
+    addresses = {name: entry["address"] for name, entry in up.status().items()}
+    del addresses["remote"]
+    assert sorted(addresses) == ["new", "old"]
+    for name, address in addresses.items():
+        assert address.startswith("unix:"), f"{name} listens on {address}"
+        path = Path(address[len("unix:") :])
+        assert path.parent == folder, f"{name}'s socket {path} is not in {folder}"
+        assert mode(path) == 0o600, f"{path} has mode {mode(path):o}"
+    assert mode(folder) == 0o700, f"{folder} has mode {mode(folder):o}"
+    assert mode(control) == 0o600, f"{control} has mode {mode(control):o}"
 
 
 def test_killed_supervisor_leaves_no_code_server_and_next_up_is_clean(
@@ -260,7 +308,12 @@ def test_killed_supervisor_leaves_no_code_server_and_next_up_is_clean(
         pids = [up.wait_state(n, "SERVING", timeout=120)["pid"] for n in ("a", "b")]
         os.kill(up.proc.pid, signal.SIGKILL)
         up.proc.wait(10)
-        wait_for(lambda: all(pid_gone(p) for p in pids), 5, f"code servers {pids} to exit")
+        wait_for(
+            lambda: all(pid_gone(p) for p in pids),
+            5,
+            f"code servers {pids} to exit",
+            lambda: process_states(*pids),
+        )
     finally:
         up.stop()
     again = Up(workspace)
@@ -271,7 +324,8 @@ def test_killed_supervisor_leaves_no_code_server_and_next_up_is_clean(
         assert state["supervisor_pid"] == again.proc.pid
         assert sorted(c["location"] for c in state["children"]) == ["a", "b"]
     finally:
-        assert again.stop() == 0
+        code = again.stop()
+    assert code == 0, again.log()
     state = statefile.read_owner(workspace.parent / ".supervisor")
     assert state["supervisor_pid"] is None and state["children"] == []
 

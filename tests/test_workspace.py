@@ -523,7 +523,7 @@ def test_unknown_keys_did_you_mean_or_allowed_list(fail: Fail) -> None:
         "workspace.yaml:3 defaults.restrat: unknown key; did you mean 'restart'?",
         "workspace.yaml:4 defaults.working_directory: unknown key; allowed keys: python,"
         " requirements, env, startup_timeout, drain_timeout, heartbeat_timeout, memory_limit,"
-        " health, restart",
+        " health, restart, builder",
     ]
 
 
@@ -552,6 +552,48 @@ def test_nested_unknown_keys_and_misplaced_keys(fail: Fail) -> None:
         " python_package, grpc_server; got python_module and python_file",
         "workspace.yaml:8 load_from[4]: expected an entry such as {python_module: my_module};"
         " got 'my_module'",
+    ]
+
+
+ENTRY_TARGETS = {
+    "python_file": "relative_path: a.py",
+    "python_module": "module_name: a",
+    "python_package": "package_name: a",
+    "grpc_server": "port: 4500",
+}
+LOCAL_ALLOWED = (
+    "attribute, working_directory, location_name, executable_path, python, requirements, env,"
+    " startup_timeout, drain_timeout, heartbeat_timeout, memory_limit, health, restart, builder"
+)
+ALLOWED_INSIDE = {
+    "python_file": f"relative_path, {LOCAL_ALLOWED}",
+    "python_module": f"module_name, {LOCAL_ALLOWED}",
+    "python_package": f"package_name, {LOCAL_ALLOWED}",
+    "grpc_server": "host, port, socket, location_name, ssl, additional_metadata, health",
+}
+
+
+@pytest.mark.parametrize("kind", list(ENTRY_TARGETS))
+def test_a_misspelt_key_inside_an_entry_is_refused(fail: Fail, kind: str) -> None:
+    problems = fail(
+        f"""\
+        load_from:
+          - {kind}:
+              {ENTRY_TARGETS[kind]}
+              location_nme: misspelt
+        """
+    )
+    assert problems == [
+        f"workspace.yaml:4 load_from[0].{kind}.location_nme: unknown key;"
+        " did you mean 'location_name'?"
+    ]
+
+
+@pytest.mark.parametrize("kind", list(ENTRY_TARGETS))
+def test_an_unknown_key_inside_an_entry_lists_the_allowed_ones(fail: Fail, kind: str) -> None:
+    problems = fail(f"- {kind}: {{{ENTRY_TARGETS[kind]}, colour: blue}}\n")
+    assert problems == [
+        f"workspace.yaml:1 [0].{kind}.colour: unknown key; allowed keys: {ALLOWED_INSIDE[kind]}"
     ]
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from supervisor._proto_host import control_pb2 as pb
-from supervisor.client import CodeServerClient
 from supervisor.commands.control import status_to_dict
-from supervisor.control import ControlClient
+from supervisor.control.client import ControlClient
+from supervisor.control.codeserver import CodeServerClient
 from supervisor.errors import SupervisorError
 from tests.helpers import wait_for
 
@@ -105,4 +105,6 @@ class HealthMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        # Its calls time out after 2 s: it ends within one of them.
         self._thread.join(5)
+        assert not self._thread.is_alive(), "the health monitor did not stop"

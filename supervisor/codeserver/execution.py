@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import Iterator
+from typing import Any, Iterator
 
 import supervisor
 from supervisor._proto import codeserver_pb2 as pb
@@ -77,7 +77,8 @@ class RunRegistry:
 
     def __init__(self) -> None:
         self._runs: dict[str, Run] = {}
-        self._lock = threading.Lock()
+        # One condition guards the runs and tells a drain the moment the last one ends.
+        self._lock = threading.Condition()
 
     def add(self, run: Run) -> None:
         with self._lock:
@@ -86,6 +87,15 @@ class RunRegistry:
     def remove(self, run_id: str) -> None:
         with self._lock:
             self._runs.pop(run_id, None)
+            if not self._runs:
+                self._lock.notify_all()
+
+    def wait_idle(self, deadline: float) -> bool:
+        """Wait until no run is in progress or the monotonic DEADLINE passes; True when idle."""
+        with self._lock:
+            return self._lock.wait_for(
+                lambda: not self._runs, timeout=max(0.0, deadline - time.monotonic())
+            )
 
     def cancel(self, run_id: str, failure: str = "") -> bool:
         with self._lock:
@@ -108,11 +118,12 @@ class RunRegistry:
             return list(self._runs)
 
 
-def make_event(run_id: str, data: dict[str, object], pid: int) -> pb.RunEvent:
+def make_event(run_id: str, data: dict[str, Any], pid: int) -> pb.RunEvent:
+    """The protocol message of one event the worker reported as decoded JSON (DATA)."""
     event = pb.RunEvent(
         run_id=run_id,
         type=pb.EventType.Value(str(data["type"])),
-        time=float(data.get("time") or time.time()),  # type: ignore[arg-type]
+        time=float(data.get("time") or time.time()),
         step=str(data.get("step") or ""),
         message=str(data.get("message") or ""),
         error=str(data.get("error") or ""),
@@ -120,7 +131,7 @@ def make_event(run_id: str, data: dict[str, object], pid: int) -> pb.RunEvent:
         pid=pid,
         level=str(data.get("level") or ""),
     )
-    for key, text in dict(data.get("metadata") or {}).items():  # type: ignore[call-overload]
+    for key, text in dict(data.get("metadata") or {}).items():
         event.metadata.add(key=str(key), text=str(text))
     return event
 
@@ -142,6 +153,30 @@ def log_event(location: str, event: pb.RunEvent) -> None:
     sys.stderr.flush()
 
 
+def worker_argv(
+    request: pb.MaterializeRequest, target: CodeTarget, run_id: str, values_dir: str, fd: int
+) -> list[str]:
+    """The command line of the worker that runs REQUEST and reports on pipe FD."""
+    runtime = os.path.dirname(os.path.dirname(os.path.abspath(supervisor.__file__)))
+    # --flag=VALUE throughout: a run id or an asset key that starts with "-" is a value.
+    argv = [sys.executable, "-c", WORKER_BOOTSTRAP, runtime, "--run-id=" + run_id]
+    argv += ["--values-dir=" + (request.values_dir or values_dir), "--events-fd=" + str(fd)]
+    argv += ["--parent-pid=" + str(os.getpid())]
+    for flag, value in (
+        ("--module-name", target.module_name),
+        ("--python-file", target.python_file),
+        ("--working-directory", target.working_directory),
+        ("--attribute", target.attribute),
+    ):
+        if value:
+            argv.append(flag + "=" + value)
+    for key in request.selection:
+        argv.append("--selection=" + key)
+    if request.upstream:
+        argv.append("--upstream")
+    return argv
+
+
 def materialize(
     request: pb.MaterializeRequest,
     target: CodeTarget,
@@ -151,31 +186,15 @@ def materialize(
 ) -> Iterator[pb.RunEvent]:
     """Run the selection in a worker and yield its events as they come."""
     run_id = request.run_id or uuid.uuid4().hex
-    selection = list(request.selection)
     pid = os.getpid()
     read_fd, write_fd = os.pipe()
-    runtime = os.path.dirname(os.path.dirname(os.path.abspath(supervisor.__file__)))
-    argv = [sys.executable, "-c", WORKER_BOOTSTRAP, runtime, "--run-id", run_id]
-    argv += ["--values-dir", request.values_dir or values_dir, "--events-fd", str(write_fd)]
-    argv += ["--parent-pid", str(pid)]
-    for flag, value in (
-        ("--module-name", target.module_name),
-        ("--python-file", target.python_file),
-        ("--working-directory", target.working_directory),
-        ("--attribute", target.attribute),
-    ):
-        if value:
-            argv += [flag, value]
-    for key in selection:
-        argv += ["--selection", key]
-    if request.upstream:
-        argv.append("--upstream")
+    argv = worker_argv(request, target, run_id, values_dir, write_fd)
     start = pb.RunEvent(
         run_id=run_id,
         type=pb.RUN_START,
         time=time.time(),
         pid=pid,
-        message="Started execution of run for " + ", ".join(selection),
+        message="Started execution of run for " + ", ".join(request.selection),
     )
     log_event(location, start)
     yield start
@@ -183,7 +202,7 @@ def materialize(
         worker = subprocess.Popen(
             argv, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, start_new_session=True
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in a run id or an asset key
         os.close(read_fd)
         failure = pb.RunEvent(
             run_id=run_id,
@@ -200,25 +219,8 @@ def materialize(
         os.close(write_fd)
     run = Run(run_id, worker)
     registry.add(run)
-    open_step = ""
-    finished = False
     try:
-        with os.fdopen(read_fd, "r") as events:
-            for line in events:
-                try:
-                    data = json.loads(line)
-                except ValueError:
-                    continue
-                event = make_event(run_id, data, worker.pid)
-                if data["type"] == "STEP_START":
-                    open_step = event.step
-                elif data["type"] in ("STEP_SUCCESS", "STEP_FAILURE"):
-                    open_step = ""
-                finished = finished or data["type"] in TERMINAL
-                log_event(location, event)
-                yield event
-        code = worker.wait()
-        for event in _ending(run, run_id, open_step, finished, code):
+        for event in _relay(run, read_fd):
             log_event(location, event)
             yield event
     finally:
@@ -226,6 +228,27 @@ def materialize(
             # The caller went away (a cancelled stream): the run goes with it.
             run.cancel()
         registry.remove(run_id)
+
+
+def _relay(run: Run, read_fd: int) -> Iterator[pb.RunEvent]:
+    """The worker's events as they come, then how its run ended."""
+    open_step = ""
+    finished = False
+    with os.fdopen(read_fd, "r") as events:
+        for line in events:
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            event = make_event(run.run_id, data, run.worker.pid)
+            if data["type"] == "STEP_START":
+                open_step = event.step
+            elif data["type"] in ("STEP_SUCCESS", "STEP_FAILURE"):
+                open_step = ""
+            finished = finished or data["type"] in TERMINAL
+            yield event
+    code = run.worker.wait()
+    yield from _ending(run, run.run_id, open_step, finished, code)
 
 
 def _ending(

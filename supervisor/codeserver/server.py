@@ -8,8 +8,6 @@ import json
 import logging
 import os
 import signal
-import socket
-import stat
 import sys
 import threading
 import time
@@ -20,19 +18,25 @@ import grpc
 import supervisor
 from supervisor._proto import codeserver_pb2_grpc, health_pb2_grpc
 from supervisor.codeserver import health, lifeline, loader
+from supervisor.codeserver.listen import (
+    StartError,
+    address_for,
+    bind,
+    describe_listen,
+    exposure_warning,
+    is_loopback,
+    read_tls_files,
+)
 from supervisor.codeserver.servicer import CodeServerServicer
 
+# After the drain deadline, how long ended runs have to report their failure.
+DRAIN_REPORT_SECONDS = 5.0
 log = logging.getLogger("supervisor.codeserver")
 
 SERVICE_NAME = "supervisor.codeserver.v1.CodeServer"
 # Longest path a Unix socket address may have on Linux (sun_path less the NUL).
-MAX_SOCKET_PATH = 107
 STOP_GRACE_SECONDS = 0.5
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
-
-
-class StartError(Exception):
-    """The server could not start listening."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-s", "--socket", help="listen on this Unix socket path")
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
     parser.add_argument(
+        "--tls-cert", metavar="FILE", help="serve TLS on the TCP port: this PEM certificate chain"
+    )
+    parser.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
+    parser.add_argument(
         "--heartbeat-timeout",
         type=float,
         help="stop when no Heartbeat call came for this many seconds",
@@ -66,47 +74,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ready-fd", type=int, help="write readiness here (supervised)")
     parser.add_argument("--parent-pid", type=int, help="stop when this process is gone")
+    parser.add_argument(
+        "--no-parent-death-signal",
+        action="store_true",
+        help="for tests: do not ask the kernel for a signal when the parent dies, so that"
+        " the heartbeat watchdog alone notices",
+    )
     parser.add_argument("--max-workers", type=int, default=32, help=argparse.SUPPRESS)
     return parser
 
 
-def address_for(args: argparse.Namespace) -> str:
-    """Return the gRPC address to bind, checking Unix socket paths first."""
-    if args.socket is None:
-        host = args.host
-        if ":" in host and not host.startswith("["):
-            host = "[" + host + "]"
-        return f"{host}:{args.port}"
-    path = os.path.abspath(args.socket)
-    if len(path.encode()) > MAX_SOCKET_PATH:
-        raise StartError(
-            f"socket path {path} is {len(path.encode())} bytes long;"
-            f" Unix sockets allow {MAX_SOCKET_PATH} at most"
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse flag combinations argparse cannot express (exits 2, as parse errors do)."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        given, missing = (
+            ("--tls-cert", "--tls-key") if args.tls_key is None else ("--tls-key", "--tls-cert")
         )
-    if os.path.exists(path):
-        if not stat.S_ISSOCK(os.stat(path).st_mode):
-            raise StartError(f"{path} exists and is not a socket")
-        if _socket_answers(path):
-            raise StartError(f"another server is listening on {path}")
-        os.unlink(path)
-    return "unix:" + path
-
-
-def _socket_answers(path: str) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
-
-
-def describe_listen(address: str, port: int) -> str:
-    if address.startswith("unix:"):
-        return "on socket " + address[len("unix:") :]
-    return f"on port {port}"
+        parser.error(f"{given} needs {missing}: give both or neither")
+    if args.tls_cert is not None and args.socket is not None:
+        parser.error(
+            "--tls-cert/--tls-key apply to a TCP port (--port) only, not to --socket:"
+            " a Unix socket is reached only on this machine, guarded by its file mode"
+        )
 
 
 class CodeServer:
@@ -127,6 +116,7 @@ class CodeServer:
         self.health = health.HealthServicer()
         self.watchdog: lifeline.HeartbeatWatchdog | None = None
         self.servicer: CodeServerServicer | None = None
+        self.parent: lifeline.Parent | None = None
 
     def request_stop(self, reason: str, exit_code: int = EXIT_OK) -> None:
         if not self.stop_requested.is_set():
@@ -141,65 +131,28 @@ class CodeServer:
         )
 
     def run(self) -> int:
-        parent = lifeline.Parent(self.args.parent_pid) if self.args.parent_pid else None
-        if parent is not None and not lifeline.ask_for_parent_death_signal(parent):
-            log.error("parent process %s is already gone; not starting", parent.pid)
+        if not self._hold_parent():
             return EXIT_FAILED
         try:
             address = address_for(self.args)
+            tls = (
+                read_tls_files(self.args.tls_cert, self.args.tls_key)
+                if self.args.tls_cert
+                else None
+            )
         except StartError as exc:
             return self._fail(str(exc))
-        values_dir = os.path.abspath(
-            self.args.values_dir or os.path.join(".supervisor", "values", self.location_name)
-        )
         started = time.monotonic()
-        if self.target.working_directory and os.path.isdir(self.target.working_directory):
-            # Relative paths in user code resolve as they would when run from there.
-            os.chdir(self.target.working_directory)
-        result = loader.load(self.target)
+        result = self._load()
         load_seconds = time.monotonic() - started
-        if result.failure is not None:
-            log.error(
-                "could not load %s: %s\n%s",
-                self.target.describe(),
-                result.failure.message,
-                result.failure.traceback,
-            )
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=self.args.max_workers),
-            options=[("grpc.so_reuseport", 0)],
-        )
-        if self.args.heartbeat_timeout:
-            self.watchdog = lifeline.HeartbeatWatchdog(
-                self.args.heartbeat_timeout, self.request_stop, parent
-            )
-            self.health.on_check = self.watchdog.beat
-        servicer = CodeServerServicer(
-            self.location_name,
-            supervisor.__version__,
-            address,
-            result,
-            self.request_stop,
-            self.watchdog.beat if self.watchdog else None,
-            self.target,
-            values_dir,
-        )
-        self.servicer = servicer
-        codeserver_pb2_grpc.add_CodeServerServicer_to_server(servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        server = self._make_server(address, result)
         try:
-            port = _bind(server, address)
+            port = bind(server, address, tls)
         except StartError as exc:
             return self._fail(str(exc))
-        server.start()
-        if address.startswith("unix:"):
-            os.chmod(address[len("unix:") :], 0o600)
-        self.health.set("", health.SERVING)
-        self.health.set(SERVICE_NAME, health.SERVING)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
-        if self.watchdog is not None:
-            self.watchdog.start()
+        if tls is None and not address.startswith("unix:") and not is_loopback(self.args.host):
+            log.warning("%s", exposure_warning(self.args.host, port))
+        self._start(server, address)
         log.info(
             "Started code server for %s %s in process %s",
             self.target.describe(),
@@ -217,17 +170,96 @@ class CodeServer:
         self.stop_requested.wait()
         return self._stop(server, address)
 
+    def _hold_parent(self) -> bool:
+        """Tie our life to our parent's; False when it is already gone."""
+        parent = lifeline.Parent(self.args.parent_pid) if self.args.parent_pid else None
+        if parent is not None:
+            if self.args.no_parent_death_signal:
+                alive = parent.is_alive()
+            else:
+                alive = lifeline.ask_for_parent_death_signal(parent)
+            if not alive:
+                log.error("parent process %s is already gone; not starting", parent.pid)
+                return False
+        self.parent = parent
+        # Before user code runs: a daemon it double-forks stays ours to end when we stop.
+        lifeline.become_subreaper()
+        return True
+
+    def _load(self) -> loader.LoadResult:
+        """Import the location's code (from its working directory); a failure is kept."""
+        if self.target.working_directory and os.path.isdir(self.target.working_directory):
+            # Relative paths in user code resolve as they would when run from there.
+            os.chdir(self.target.working_directory)
+        result = loader.load(self.target)
+        if result.failure is not None:
+            log.error(
+                "could not load %s: %s\n%s",
+                self.target.describe(),
+                result.failure.message,
+                result.failure.traceback,
+            )
+        return result
+
+    def _make_server(self, address: str, result: loader.LoadResult) -> grpc.Server:
+        """The gRPC server with our services (and the heartbeat watchdog, when asked for)."""
+        values_dir = os.path.abspath(
+            self.args.values_dir or os.path.join(".supervisor", "values", self.location_name)
+        )
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=self.args.max_workers),
+            options=[("grpc.so_reuseport", 0)],
+        )
+        if self.args.heartbeat_timeout:
+            self.watchdog = lifeline.HeartbeatWatchdog(
+                self.args.heartbeat_timeout, self.request_stop, self.parent
+            )
+            self.health.on_check = self.watchdog.beat
+        self.servicer = CodeServerServicer(
+            self.location_name,
+            supervisor.__version__,
+            address,
+            result,
+            self.request_stop,
+            self.watchdog.beat if self.watchdog else None,
+            self.target,
+            values_dir,
+        )
+        codeserver_pb2_grpc.add_CodeServerServicer_to_server(self.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        return server
+
+    def _start(self, server: grpc.Server, address: str) -> None:
+        """Serve, private on a socket, healthy, with our signal handlers and watchdog."""
+        server.start()
+        if address.startswith("unix:"):
+            os.chmod(address[len("unix:") :], 0o600)
+        self.health.set("", health.SERVING)
+        self.health.set(SERVICE_NAME, health.SERVING)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        if self.watchdog is not None:
+            self.watchdog.start()
+
     def _stop(self, server: grpc.Server, address: str) -> int:
         log.info("Stopping code server (%s)", self.stop_reason)
         if self.watchdog is not None:
             self.watchdog.stop()
         self.health.set_all(health.NOT_SERVING)
-        self._drain()
+        if self.parent is not None and not self.parent.is_alive():
+            # Nobody is left to hear how runs end: end them now, not at the drain deadline.
+            ended = self.servicer.runs.cancel_all("the supervisor is gone") if self.servicer else 0
+            if ended:
+                log.info("Ended %d runs: the supervisor is gone", ended)
+        else:
+            self._drain()
         # Whatever user code does in a worker thread, the process ends soon.
         killer = threading.Timer(STOP_GRACE_SECONDS + 2.0, os._exit, (self.exit_code,))
         killer.daemon = True
         killer.start()
         server.stop(STOP_GRACE_SECONDS).wait()
+        # Run workers and whatever user code started (adopted as a subreaper) end with us.
+        lifeline.end_descendants()
         if address.startswith("unix:"):
             with contextlib.suppress(OSError):
                 os.unlink(address[len("unix:") :])
@@ -241,15 +273,15 @@ class CodeServer:
         timeout = self.args.drain_timeout
         log.info("Draining %d runs for up to %gs", len(runs.active()), timeout)
         deadline = time.monotonic() + timeout
-        while runs.active() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        if runs.wait_idle(deadline):
+            return
         ended = runs.cancel_all(
             f"the code server was stopped and its drain deadline of {timeout:g}s passed"
         )
         if ended:
             log.info("Ended %d runs at the drain deadline", ended)
-        while runs.active() and time.monotonic() < deadline + 5:
-            time.sleep(0.05)  # their streams report the failure before the server goes
+        # Their streams report the failure before the server goes.
+        runs.wait_idle(deadline + DRAIN_REPORT_SECONDS)
 
     def _fail(self, message: str) -> int:
         log.error("%s", message)
@@ -266,16 +298,6 @@ class CodeServer:
             log.warning("could not report readiness on fd %s: %s", self.args.ready_fd, exc)
 
 
-def _bind(server: grpc.Server, address: str) -> int:
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        raise StartError(f"cannot listen on {address}: {exc}") from None
-    if port == 0 and not address.startswith("unix:"):
-        raise StartError(f"cannot listen on {address}: address in use or not allowed")
-    return port
-
-
 def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO,
@@ -286,6 +308,8 @@ def configure_logging() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one code server until it is stopped; return the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
     configure_logging()
     return CodeServer(args).run()

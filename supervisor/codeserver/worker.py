@@ -75,10 +75,14 @@ def plan_steps(
 
 def store_value(values_dir: str, key: str, value: Any) -> int:
     """Pickle VALUE atomically; return its size in bytes."""
-    os.makedirs(values_dir, exist_ok=True)
+    # Private, whatever the umask: values may hold anything the user's code produced.
+    os.makedirs(values_dir, mode=0o700, exist_ok=True)
+    os.chmod(values_dir, 0o700)
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    temp = value_path(values_dir, key) + f".tmp-{os.getpid()}"
-    with open(temp, "wb") as handle:
+    temp = value_path(values_dir, key) + ".tmp-" + str(os.getpid())
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.replace(temp, value_path(values_dir, key))
     return len(data)

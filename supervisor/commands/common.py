@@ -10,6 +10,8 @@ import click
 
 from supervisor.errors import UsageError
 
+# For annotations only: at run time the workspace package (yaml, packaging) is imported by
+# the commands that read a workspace, when they run, so that `--help` and the others stay light.
 if TYPE_CHECKING:
     from supervisor.workspace import WorkspaceSpec
 
@@ -54,3 +56,40 @@ def check_locations(workspace: WorkspaceSpec, names: tuple[str, ...] | list[str]
             f"unknown location {', '.join(repr(n) for n in unknown)} in {workspace.path};"
             f" known: {', '.join(known) or 'none'}"
         )
+
+
+# -- shell completion (click's: `eval "$(_SUPERVISOR_COMPLETE=bash_source supervisor)"`) ------
+
+
+def _workspace_of(ctx: click.Context) -> Path:
+    return Path(ctx.params.get("workspace_file") or "workspace.yaml")
+
+
+def complete_locations(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """The location names of the workspace file given with -w (or ./workspace.yaml)."""
+    try:
+        workspace = read_workspace(_workspace_of(ctx))
+    except Exception:  # a completion must never break the shell; it offers nothing instead
+        return []
+    return [spec.name for spec in workspace.locations if spec.name.startswith(incomplete)]
+
+
+def complete_assets(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Asset names (and LOCATION.ASSET forms) from the running supervisor, if one answers."""
+    # Imported only when completing: every other command line stays light.
+    from supervisor._proto_host import control_pb2 as pb
+    from supervisor.control.client import ControlClient
+
+    try:
+        with ControlClient(_workspace_of(ctx), timeout=COMPLETION_TIMEOUT) as client:
+            reply = client.call("ListDefinitions", pb.LocationsRequest(all=True))
+    except Exception:  # no supervisor, or a slow one: offer nothing rather than fail
+        return []
+    names: list[str] = []
+    for location in reply.locations:
+        for asset in location.assets:
+            names += [asset.key, f"{location.location_name}.{asset.key}"]
+    return sorted(n for n in set(names) if n.startswith(incomplete))
+
+
+COMPLETION_TIMEOUT = 2.0

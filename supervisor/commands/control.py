@@ -9,13 +9,20 @@ from typing import Any
 
 import click
 
-from supervisor import render, statefile
+from supervisor import render
 from supervisor._proto_host import control_pb2 as pb
-from supervisor.client import CodeServerClient, definitions_to_dict
-from supervisor.commands.common import json_option, read_workspace, workspace_option
-from supervisor.control import ControlClient
+from supervisor.commands.api import tls_client_options, tls_settings
+from supervisor.commands.common import (
+    complete_locations,
+    json_option,
+    read_workspace,
+    workspace_option,
+)
+from supervisor.control.client import ControlClient
+from supervisor.control.codeserver import CodeServerClient, definitions_to_dict
 from supervisor.errors import SupervisorError, UsageError
-from supervisor.logs import follow, log_file, tail
+from supervisor.supervision import statefile
+from supervisor.supervision.logs import follow, log_file, tail
 
 
 def status_to_dict(status: pb.LocationStatus) -> dict[str, Any]:
@@ -31,14 +38,17 @@ def status_to_dict(status: pb.LocationStatus) -> dict[str, Any]:
         "kind": status.kind,
         "address": status.address or None,
         "load_error": status.load_error if status.HasField("load_error") else None,
-        "since": statefile.now_iso(status.since) if status.since else None,
+        "since": render.iso_utc(status.since) if status.since else None,
+        "next_attempt": (
+            render.iso_utc(status.next_attempt) if status.HasField("next_attempt") else None
+        ),
     }
 
 
 @click.command("status")
 @workspace_option
 @json_option
-@click.argument("locations", nargs=-1)
+@click.argument("locations", nargs=-1, shell_complete=complete_locations)
 def status(workspace_file: Path, as_json: bool, locations: tuple[str, ...]) -> None:
     """Show each location's state, pid, restarts, Python and last error."""
     with ControlClient(workspace_file) as client:
@@ -53,24 +63,31 @@ def status(workspace_file: Path, as_json: bool, locations: tuple[str, ...]) -> N
             [
                 (
                     r["name"],
-                    r["state"],
+                    _state_cell(s),
                     r["pid"] or "-",
                     r["restarts"],
                     r["python"] or "-",
                     r["env"] or "-",
                     (r["last_error"] or "").splitlines()[0][:80] if r["last_error"] else "",
                 )
-                for r in rows
+                for s, r in zip(reply.locations, rows, strict=True)
             ],
         )
     )
+
+
+def _state_cell(status: pb.LocationStatus) -> str:
+    """The state, and in BACKOFF how long until the next start."""
+    if not status.HasField("next_attempt"):
+        return status.state
+    return f"{status.state} (next start in {max(0.0, status.next_attempt - time.time()):.1f}s)"
 
 
 def _action(name: str, help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @workspace_option
     @click.option("--all", "all_", is_flag=True, help="Every location.")
-    @click.argument("locations", nargs=-1)
+    @click.argument("locations", nargs=-1, shell_complete=complete_locations)
     def command(workspace_file: Path, all_: bool, locations: tuple[str, ...]) -> None:
         if not locations and not all_:
             raise UsageError(f"name the locations to {name}, or give --all")
@@ -132,19 +149,23 @@ def down(workspace_file: Path, timeout: float) -> None:
 @click.command("ls")
 @workspace_option
 @click.option("--address", help="Ask one code server directly: HOST:PORT or a socket path.")
+@tls_client_options
 @json_option
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for an answer.")
-@click.argument("locations", nargs=-1)
+@click.argument("locations", nargs=-1, shell_complete=complete_locations)
 def ls(
     workspace_file: Path,
     address: str | None,
+    tls: bool,
+    tls_ca: str | None,
     as_json: bool,
     timeout: float,
     locations: tuple[str, ...],
 ) -> None:
     """List the definitions of every location (or LOCATIONS), through the supervisor."""
+    tls_setting = tls_settings(address, tls, tls_ca)
     if address:
-        with CodeServerClient(address, timeout=timeout) as direct:
+        with CodeServerClient(address, timeout=timeout, tls=tls_setting) as direct:
             entries = [definitions_to_dict(direct.list_definitions())]
     else:
         with ControlClient(workspace_file, timeout=timeout + 5) as client:
@@ -167,7 +188,7 @@ def ls(
     type=click.IntRange(min=0),
     help="How many last lines.",
 )
-@click.argument("location")
+@click.argument("location", shell_complete=complete_locations)
 def logs(workspace_file: Path, follow_: bool, lines: int, location: str) -> None:
     """Print a location's output (its stdout and stderr, and its state changes)."""
     workspace = read_workspace(workspace_file)

@@ -9,13 +9,15 @@ import click
 from supervisor import render
 from supervisor.commands.common import (
     check_locations,
+    complete_locations,
     json_option,
     read_workspace,
     say,
     workspace_option,
 )
 from supervisor.envs import build_all, collect_garbage, list_envs, location_env_path, plan
-from supervisor.errors import SupervisorError
+from supervisor.errors import SupervisorError, WorkspaceError
+from supervisor.workspace import envs_dir_problem
 
 
 @click.group()
@@ -25,11 +27,14 @@ def env() -> None:
 
 @env.command("build")
 @workspace_option
-@click.argument("locations", nargs=-1)
+@click.argument("locations", nargs=-1, shell_complete=complete_locations)
 def env_build(workspace_file: Path, locations: tuple[str, ...]) -> None:
     """Build the environments of LOCATIONS (default: all); equal specs share one."""
     workspace = read_workspace(workspace_file)
     check_locations(workspace, locations)
+    problem = envs_dir_problem(workspace)
+    if problem:
+        raise WorkspaceError(problem, str(workspace.path))
     requests = plan(workspace, locations)
     if not requests:
         say("no location here needs an environment")
@@ -58,11 +63,12 @@ def env_list(workspace_file: Path, as_json: bool) -> None:
         return
     click.echo(
         render.table(
-            ("NAME", "PYTHON", "LOCATIONS", "SIZE", "LAST USED"),
+            ("NAME", "PYTHON", "BUILDER", "LOCATIONS", "SIZE", "LAST USED"),
             [
                 (
                     r["name"],
                     r["python"],
+                    r["builder"],
                     ", ".join(r["locations"]) or "(unused)",
                     render.size(r["size_bytes"]),
                     r["last_used"],
@@ -75,7 +81,7 @@ def env_list(workspace_file: Path, as_json: bool) -> None:
 
 @env.command("path")
 @workspace_option
-@click.argument("location")
+@click.argument("location", shell_complete=complete_locations)
 def env_path(workspace_file: Path, location: str) -> None:
     """Print the environment folder of LOCATION."""
     workspace = read_workspace(workspace_file)

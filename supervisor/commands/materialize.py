@@ -10,8 +10,8 @@ import click
 
 from supervisor._proto import codeserver_pb2 as cs
 from supervisor._proto_host import control_pb2 as pb
-from supervisor.commands.common import workspace_option
-from supervisor.control import ControlClient
+from supervisor.commands.common import complete_assets, complete_locations, workspace_option
+from supervisor.control.client import ControlClient
 from supervisor.errors import SupervisorError
 
 EXIT_INTERRUPTED = 130
@@ -37,12 +37,18 @@ def event_line(event: cs.RunEvent) -> str:
 
 @click.command("materialize")
 @workspace_option
-@click.option("-l", "--location", default="", help="The location (when a name is in several).")
+@click.option(
+    "-l",
+    "--location",
+    default="",
+    help="The location (when a name is in several).",
+    shell_complete=complete_locations,
+)
 @click.option("--all", "all_", is_flag=True, help="Every asset of the location.")
 @click.option(
     "--upstream", is_flag=True, help="Run all upstream assets too, not only missing ones."
 )
-@click.argument("assets", nargs=-1)
+@click.argument("assets", nargs=-1, shell_complete=complete_assets)
 def materialize(
     workspace_file: Path, location: str, all_: bool, upstream: bool, assets: tuple[str, ...]
 ) -> None:
@@ -54,10 +60,12 @@ def materialize(
         assets=list(assets), location=location, all=all_, upstream=upstream
     )
     final = None
+    run_id = ""
     with ControlClient(workspace_file) as client:
         call = client.stream("Materialize", request)
         try:
             for event in client.events(call):
+                run_id = run_id or event.run_id
                 click.echo(event_line(event))
                 if event.type in (cs.RUN_SUCCESS, cs.RUN_FAILURE, cs.RUN_CANCELED):
                     final = event
@@ -65,6 +73,15 @@ def materialize(
             call.cancel()
             click.echo("interrupted: the run is canceled", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except SupervisorError as exc:
+            if not run_id:
+                raise
+            # The supervisor went away mid-run: its server ends the run with it, and the
+            # next `up` records it as failed.
+            raise SupervisorError(
+                f"{exc}; run {run_id} did not finish: it is recorded as failed"
+                f" (`supervisor runs show {run_id}` once the supervisor runs again)"
+            ) from None
     if final is None:
         raise SupervisorError("the run ended without a final event")
     status = cs.EventType.Name(final.type).removeprefix("RUN_")

@@ -15,9 +15,10 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from supervisor import render, statefile
+from supervisor import render
 from supervisor.commands.common import json_option, workspace_option
-from supervisor.runs import STATUSES, RunStore, runs_db_path
+from supervisor.runs.store import STATUSES, RunStore, runs_db_path
+from supervisor.supervision import statefile
 
 SELECTION_WIDTH = 60
 # Events whose error and traceback are printed under them.
@@ -35,8 +36,10 @@ def open_store(workspace_file: Path) -> RunStore:
 @click.option("-l", "--location", help="Only this location's runs.")
 @click.option(
     "--status",
-    type=click.Choice(STATUSES, case_sensitive=False),
-    help="Only runs with this status.",
+    # The event names people see (RUN_SUCCESS) name the same statuses.
+    type=click.Choice([*STATUSES, *(f"RUN_{s}" for s in STATUSES[1:])], case_sensitive=False),
+    callback=lambda _ctx, _param, value: value and value.upper().removeprefix("RUN_"),
+    help="Only runs with this status (SUCCESS or RUN_SUCCESS, ...).",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many runs (the newest).")
 @json_option

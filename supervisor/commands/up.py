@@ -19,20 +19,41 @@ from supervisor.workspace import check_paths, load_workspace, workspace_from_tar
 )
 @click.option("-f", "--python-file", "files", multiple=True, help="A file location (repeatable).")
 @click.option("--python", help="Python for the -m/-f locations (a version spec or a path).")
+@click.option(
+    "-r",
+    "--requirement",
+    "requirements",
+    multiple=True,
+    help="A requirement (six==1.16) or requirements file for the -m/-f locations (repeatable).",
+)
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Reload when the workspace file or a location's Python files change.",
+)
 def up(
-    workspace_file: Path, modules: tuple[str, ...], files: tuple[str, ...], python: str | None
+    workspace_file: Path,
+    modules: tuple[str, ...],
+    files: tuple[str, ...],
+    python: str | None,
+    requirements: tuple[str, ...],
+    watch: bool,
 ) -> None:
     """Build every location's environment, start its code server, and supervise them all.
 
     Ctrl-C or SIGTERM stops everything (exit 130 for Ctrl-C, 0 for SIGTERM or `down`).
     """
-    from supervisor.daemon import run_supervisor
+    # Imported when the command runs: grpc.aio and the supervision loop load only for `up`.
+    from supervisor.supervision.supervisor import run_supervisor
 
     if modules or files:
-        workspace = workspace_from_targets(modules, files, python, Path.cwd())
-    elif python:
-        raise UsageError("--python goes with -m/-f; a workspace file sets python per location")
+        workspace = workspace_from_targets(modules, files, python, Path.cwd(), requirements)
+    elif python or requirements:
+        raise UsageError(
+            "--python and -r go with -m/-f; a workspace file sets python and requirements"
+            " per location"
+        )
     else:
         workspace = load_workspace(workspace_file)
     check_paths(workspace)
-    sys.exit(run_supervisor(workspace))
+    sys.exit(run_supervisor(workspace, watch=watch))

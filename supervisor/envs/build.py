@@ -8,7 +8,6 @@ before the rename, so its presence alone marks a usable environment.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import fcntl
 import json
 import os
@@ -22,18 +21,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from supervisor import tools
+from supervisor.envs import pip
 from supervisor.envs.keys import EnvRequest
+from supervisor.envs.run import run_tool
 from supervisor.errors import EnvBuildError
+from supervisor.private import open_private_text
+from supervisor.render import iso_utc
 from supervisor.runtime import install_runtime, runtime_hash
-from supervisor.tools import uv_binary
 
 MANIFEST = "manifest.json"
 LOCKS = ".locks"
 TEMP_PREFIX = ".tmp-"
-# How many lines of a failing tool's output an error quotes.
-QUOTED_LINES = 25
-# A build that takes longer than this is stuck (a hung index, say), not slow.
-UV_TIMEOUT = 1800.0
 
 Progress = Callable[[str], None]
 
@@ -84,14 +83,23 @@ def ensure_env(
         found = lookup(envs_dir, request)
         if found is not None:
             return found
+        _remove_dead_builds(envs_dir, request, say)
         return _build(envs_dir, request, say)
+
+
+def _remove_dead_builds(envs_dir: Path, request: EnvRequest, say: Progress) -> None:
+    """Remove what interrupted builds of REQUEST left (a killed `up`, say). Called with the
+    key's lock held: no build of this key runs anywhere else, so each such folder is dead."""
+    for path in envs_dir.glob(f"{TEMP_PREFIX}{request.name}-*"):
+        say(f"removing {path.name}, left by an interrupted build")
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def _key_lock(envs_dir: Path, request: EnvRequest, timeout: float, say: Progress) -> Iterator[None]:
     locks = envs_dir / LOCKS
     locks.mkdir(exist_ok=True)
-    with open(locks / f"{request.name}.lock", "w") as handle:
+    with open_private_text(locks / f"{request.name}.lock", "a+") as handle:
         deadline = time.monotonic() + timeout
         told = False
         while True:
@@ -118,62 +126,16 @@ def _build(envs_dir: Path, request: EnvRequest, say: Progress) -> BuiltEnv:
     started = time.monotonic()
     target = envs_dir / request.name
     temp = envs_dir / f"{TEMP_PREFIX}{request.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    say(f"building {request.name} for {', '.join(request.locations)}")
-    timings: dict[str, float] = {}
+    if request.note:
+        say(request.note)
+    via = "" if request.builder == "uv" else f" with {request.builder}"
+    say(f"building {request.name}{via} for {', '.join(request.locations)}")
     try:
-        step = time.monotonic()
-        _run_uv(
-            request,
-            "create the environment",
-            [
-                "venv",
-                "--quiet",
-                "--relocatable",
-                "--no-project",
-                "--python",
-                request.python.path,
-                str(temp),
-            ],
-        )
-        timings["venv"] = time.monotonic() - step
-        step = time.monotonic()
-        _run_uv(
-            request,
-            "install the requirements",
-            [
-                "pip",
-                "install",
-                "--quiet",
-                "--python",
-                str(temp / "bin" / "python"),
-                *request.install_requirements(),
-            ],
-        )
-        timings["install"] = time.monotonic() - step
-        step = time.monotonic()
-        site_packages = site_packages_of(temp, request.python.version)
-        install_runtime(site_packages)
-        timings["runtime"] = time.monotonic() - step
+        timings, site_packages = _populate(temp, target, request)
         timings["total"] = time.monotonic() - started
-        manifest = {
-            "key": request.key,
-            "name": request.name,
-            "python": {
-                "path": request.python.path,
-                "version": request.python.version,
-                "implementation": request.python.implementation,
-            },
-            "requirements": list(request.requirements),
-            "installed": installed_packages(site_packages),
-            "runtime": runtime_hash(),
-            "locations": list(request.locations),
-            "tools": {"uv": uv_version()},
-            "timings": {k: round(v, 3) for k, v in timings.items()},
-            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"
-            ),
-        }
+        manifest = _manifest(request, site_packages, timings)
         (temp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        # Last: only a complete environment ever has the target's name.
         os.rename(temp, target)
     finally:
         if temp.exists():
@@ -181,6 +143,58 @@ def _build(envs_dir: Path, request: EnvRequest, say: Progress) -> BuiltEnv:
     seconds = time.monotonic() - started
     say(f"built {request.name} in {seconds:.1f}s")
     return BuiltEnv(target, request.key, False, seconds)
+
+
+def _populate(temp: Path, target: Path, request: EnvRequest) -> tuple[dict[str, float], Path]:
+    """Make the venv in TEMP (to be renamed TARGET), install the requirements and the
+    runtime; seconds per step."""
+    if request.builder == "pip":
+        timings = pip.make_env(temp, target, request)
+    else:
+        timings = _make_with_uv(temp, request)
+    step = time.monotonic()
+    site_packages = site_packages_of(temp, request.python.version)
+    install_runtime(site_packages)
+    timings["runtime"] = time.monotonic() - step
+    return timings, site_packages
+
+
+def _make_with_uv(temp: Path, request: EnvRequest) -> dict[str, float]:
+    """Make the venv in TEMP with uv and install the requirements; seconds per step."""
+    timings: dict[str, float] = {}
+    step = time.monotonic()
+    venv = ["venv", "--quiet", "--relocatable", "--no-project"]
+    _run_uv(request, "create the environment", [*venv, "--python", request.python.path, str(temp)])
+    timings["venv"] = time.monotonic() - step
+    step = time.monotonic()
+    python = str(temp / "bin" / "python")
+    install = ["pip", "install", "--quiet", "--python", python, *request.install_requirements()]
+    _run_uv(request, "install the requirements", install)
+    timings["install"] = time.monotonic() - step
+    return timings
+
+
+def _manifest(
+    request: EnvRequest, site_packages: Path, timings: dict[str, float]
+) -> dict[str, object]:
+    """What a built environment says of itself: its spec, interpreter, packages, tools, times."""
+    return {
+        "key": request.key,
+        "name": request.name,
+        "python": {
+            "path": request.python.path,
+            "version": request.python.version,
+            "implementation": request.python.implementation,
+        },
+        "requirements": list(request.requirements),
+        "installed": installed_packages(site_packages),
+        "runtime": runtime_hash(),
+        "locations": list(request.locations),
+        "builder": request.builder,
+        "tools": pip.tool_versions(site_packages) if request.builder == "pip" else _uv_tools(),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "created_at": iso_utc(),
+    }
 
 
 def uv_environment() -> dict[str, str]:
@@ -193,31 +207,7 @@ def uv_environment() -> dict[str, str]:
 
 
 def _run_uv(request: EnvRequest, what: str, args: list[str]) -> None:
-    env = uv_environment()
-    try:
-        result = subprocess.run(
-            [uv_binary(), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            check=False,
-            timeout=UV_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        raise EnvBuildError(
-            request.locations, f"uv did not {what} within {UV_TIMEOUT:g}s"
-        ) from None
-    if result.returncode != 0:
-        output = (result.stderr or result.stdout).strip().splitlines()
-        quoted = "\n".join("  | " + line for line in output[-QUOTED_LINES:])
-        raise EnvBuildError(
-            request.locations, f"uv could not {what} (exit code {result.returncode}):\n{quoted}"
-        )
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    run_tool(request, "uv", what, [tools.uv_binary(), *args], uv_environment())
 
 
 def site_packages_of(env: Path, version: str) -> Path:
@@ -234,9 +224,13 @@ def installed_packages(site_packages: Path) -> list[str]:
     return sorted(found, key=str.lower)
 
 
+def _uv_tools() -> dict[str, str]:
+    return {"uv": uv_version()}
+
+
 @cache
 def uv_version() -> str:
     out = subprocess.run(
-        [uv_binary(), "--version"], capture_output=True, text=True, check=False, timeout=30
+        [tools.uv_binary(), "--version"], capture_output=True, text=True, check=False, timeout=30
     )
     return out.stdout.strip()

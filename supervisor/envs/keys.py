@@ -2,21 +2,25 @@
 
 The key hashes everything that decides an environment's contents: the
 interpreter's identity, the normalized requirements (a requirements file's
-contents included), the child runtime's hash and the index settings. Locations
-with equal keys share one environment.
+contents included), the child runtime's hash, the index settings of the tool that
+builds it and, when that tool is not uv, its name. Locations with equal keys share one
+environment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from supervisor.errors import InterpreterNotFoundError
+from supervisor import tools
+from supervisor.errors import InterpreterNotFoundError, SupervisorError
 from supervisor.pythons import PythonInfo, find_python
 from supervisor.runtime import runtime_hash
 from supervisor.workspace import LocationSpec, WorkspaceSpec
@@ -35,6 +39,9 @@ INDEX_VARIABLES = (
     "UV_PRERELEASE",
     "UV_EXCLUDE_NEWER",
 )
+# Settings that change what pip installs (pip reads no UV_* variables). PIP_CONFIG_FILE's
+# contents count too; pip's site and user config files, like uv.toml, do not.
+PIP_INDEX_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CONFIG_FILE")
 KEY_VERSION = 1
 
 
@@ -46,6 +53,8 @@ class EnvRequest:
     python: PythonInfo
     requirements: tuple[str, ...]
     locations: tuple[str, ...]
+    builder: str = "uv"  # "uv", or "pip" (virtualenv + pip)
+    note: str = ""  # why the builder is not the one the workspace asked for, if it is not
 
     @property
     def name(self) -> str:
@@ -66,11 +75,27 @@ def index_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
     return {name: environ[name] for name in INDEX_VARIABLES if environ.get(name)}
 
 
+def pip_index_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """pip's index settings from ENVIRON, with the contents of PIP_CONFIG_FILE when it exists."""
+    environ = dict(os.environ) if environ is None else environ
+    found = {name: environ[name] for name in PIP_INDEX_VARIABLES if environ.get(name)}
+    config = found.get("PIP_CONFIG_FILE")
+    if config and config != os.devnull:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            found["PIP_CONFIG_FILE contents"] = Path(config).read_text()
+    return found
+
+
 def env_key(
-    python: PythonInfo, requirements: tuple[str, ...], index: dict[str, str] | None = None
+    python: PythonInfo,
+    requirements: tuple[str, ...],
+    index: dict[str, str] | None = None,
+    builder: str = "uv",
 ) -> str:
-    """Hash the inputs that decide an environment's contents."""
-    material = {
+    """Hash the inputs that decide an environment's contents (INDEX: the builder's settings)."""
+    if index is None:
+        index = index_settings() if builder == "uv" else pip_index_settings()
+    material: dict[str, object] = {
         "version": KEY_VERSION,
         "implementation": python.implementation,
         "python": python.version,
@@ -78,10 +103,26 @@ def env_key(
         "requirements": sorted(set(requirements)),
         "base": list(BASE_REQUIREMENTS),
         "runtime": runtime_hash(),
-        "index": index_settings() if index is None else index,
+        "index": index,
     }
+    if builder != "uv":  # uv-built environments keep the keys they had before builders
+        material["builder"] = builder
     blob = json.dumps(material, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def choose_builder(wanted: str) -> tuple[str, str]:
+    """The builder for a location that asks for WANTED, and a note when it is another; costs
+    a stat, no subprocess (where uv is found but fails to run, its build says so)."""
+    if wanted != "uv":
+        return wanted, ""
+    try:
+        uv = tools.uv_binary()
+    except SupervisorError as exc:
+        return "pip", f"{exc}; building with virtualenv + pip"
+    if not os.access(uv, os.X_OK):
+        return "pip", f"uv at {uv} is not executable; building with virtualenv + pip"
+    return "uv", ""
 
 
 def needs_env(location: LocationSpec) -> bool:
@@ -104,9 +145,10 @@ def plan(workspace: WorkspaceSpec, names: tuple[str, ...] = ()) -> dict[str, Env
             raise InterpreterNotFoundError(
                 f"{where} location {location.name!r} python: {exc}"
             ) from None
-        key = env_key(python, location.requirements)
+        builder, note = choose_builder(location.builder)
+        key = env_key(python, location.requirements, builder=builder)
         previous = by_key.get(key)
         users = (*previous.locations, location.name) if previous else (location.name,)
-        by_key[key] = EnvRequest(key, python, location.requirements, users)
+        by_key[key] = EnvRequest(key, python, location.requirements, users, builder, note)
         chosen[location.name] = key
     return {name: by_key[key] for name, key in chosen.items()}

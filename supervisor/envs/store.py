@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ from typing import Any
 from supervisor.envs.build import LOCKS, MANIFEST, TEMP_PREFIX, BuiltEnv, Progress, ensure_env
 from supervisor.envs.keys import EnvRequest, plan
 from supervisor.errors import EnvBuildError, UsageError
+from supervisor.render import iso_utc
 from supervisor.workspace import WorkspaceSpec
 
 # Builds mostly wait on the network and on uv's own threads; a few at once is enough.
@@ -69,22 +69,22 @@ def list_envs(workspace: WorkspaceSpec) -> list[dict[str, Any]]:
     users: dict[str, list[str]] = {}
     for name, request in plan(workspace).items():
         users.setdefault(request.name, []).append(name)
-    rows = []
+    rows: list[dict[str, Any]] = []
     if not envs_dir.is_dir():
         return rows
     for path in sorted(envs_dir.iterdir()):
         if not path.is_dir() or not _ours(path):
             continue
         manifest = json.loads((path / MANIFEST).read_text())
-        last_used = datetime.datetime.fromtimestamp(
-            (path / MANIFEST).stat().st_mtime, datetime.timezone.utc
-        ).isoformat(timespec="seconds")
+        last_used = iso_utc((path / MANIFEST).stat().st_mtime)
         rows.append(
             {
                 "key": manifest["key"],
                 "name": path.name,
                 "locations": users.get(path.name, []),
                 "python": manifest["python"]["version"],
+                # Environments made before there was a choice of builder were made by uv.
+                "builder": manifest.get("builder", "uv"),
                 "path": str(path),
                 "size_bytes": _size(path),
                 "last_used": last_used,

@@ -9,6 +9,7 @@ from typing import Any
 from packaging.version import Version
 
 from supervisor.pythons.spec import PythonSpec
+from supervisor.render import table
 
 # The oldest Python the child side runs on.
 MIN_HOST_VERSION = (3, 8)
@@ -59,15 +60,17 @@ def pythons_table(infos: list[PythonInfo]) -> str:
     """A table of VERSION IMPL SOURCE PATH; those that cannot host a location are marked."""
     if not infos:
         return "no Python interpreters found"
-    rows = [("VERSION", "IMPL", "SOURCE", "PATH", "")]
-    for i in infos:
-        note = "" if i.can_host else f"(cannot host: older than {OLDEST})"
-        rows.append((i.version, i.implementation, i.source, i.path, note))
-    widths = [max(len(row[col]) for row in rows) for col in range(5)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
+    rows = [
+        (
+            i.version,
+            i.implementation,
+            i.source,
+            i.path,
+            "" if i.can_host else f"(cannot host: older than {OLDEST})",
+        )
+        for i in infos
+    ]
+    return table(("VERSION", "IMPL", "SOURCE", "PATH", ""), rows)
 
 
 def pythons_json(infos: list[PythonInfo]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from supervisor.errors import WorkspaceError
 from supervisor.workspace.convert import Converter
 from supervisor.workspace.specs import HealthSpec, LocationSpec, RestartSpec, WorkspaceSpec
 from supervisor.workspace.targets import workspace_from_targets
+from supervisor.workspace.values import is_dir, is_file
 from supervisor.workspace.yamlnodes import Problems, check_tree, compose
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "WorkspaceError",
     "WorkspaceSpec",
     "check_paths",
+    "envs_dir_problem",
     "load_workspace",
     "parse_workspace",
     "workspace_from_targets",
@@ -80,10 +82,43 @@ def check_paths(workspace: WorkspaceSpec, names: Sequence[str] = ()) -> None:
         if names and spec.name not in names:
             continue
         where = f"{workspace.path}:{spec.line}" if spec.line else "command line"
-        if spec.python_file is not None and not spec.python_file.is_file():
+        if spec.python_file is not None and not is_file(spec.python_file):
             problems.append(f"{where} location {spec.name!r}: no such file {spec.python_file}")
         folder = spec.working_directory
-        if folder is not None and not folder.is_dir():
+        if folder is not None and not is_dir(folder):
             problems.append(f"{where} location {spec.name!r}: no such working_directory {folder}")
+    needs_envs = any(
+        not spec.is_remote and spec.executable_path is None
+        for spec in workspace.locations
+        if not names or spec.name in names
+    )
+    if needs_envs:
+        problem = envs_dir_problem(workspace)
+        if problem:
+            problems.append(problem)
     if problems:
         raise WorkspaceError(problems, str(workspace.path))
+
+
+def envs_dir_problem(workspace: WorkspaceSpec) -> str | None:
+    """Why the environments folder cannot be used (it is made here when missing), or None."""
+    folder = workspace.envs_dir
+    where = (
+        f"{workspace.path}:{workspace.envs_dir_line}"
+        if workspace.envs_dir_line
+        else (str(workspace.path))
+    )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        # os.path.exists, not Path.exists: that one raises for a name too long.
+        if isinstance(exc, FileExistsError) or (os.path.exists(folder) and not is_dir(folder)):
+            reason = "it exists and is not a folder"
+        return (
+            f"{where} envs_dir: cannot hold environments ({reason});"
+            f" expected a folder that can be created or written; got {str(folder)!r}"
+        )
+    return None

@@ -39,6 +39,7 @@ OUR_KEYS = (
     "memory_limit",
     "health",
     "restart",
+    "builder",
 )
 REMOTE_OUR_KEYS = ("health",)  # the rest shape a process we start, and we start none for it
 MERGED_KEYS = ("env", "health", "restart")  # mappings that merge key-wise over defaults
@@ -53,7 +54,7 @@ class Converter(Reader):
 
     def workspace(self, node: Node | None, path: Path) -> WorkspaceSpec:
         """The spec of a whole file; raises WorkspaceError listing every problem."""
-        envs_dir = self.root / "envs"
+        envs_dir, envs_dir_line = self.root / "envs", 0
         defaults = Fields()
         entries, prefix = None, ""
         if isinstance(node, MappingNode):
@@ -71,6 +72,7 @@ class Converter(Reader):
                     self.unknown(key, "", name, TOP_KEYS)
             if "envs_dir" in items:
                 envs_dir = self.path(items["envs_dir"][1], "envs_dir", envs_dir)
+                envs_dir_line = items["envs_dir"][1].start_mark.line + 1
             if "defaults" in items:
                 defaults = self.defaults(items["defaults"][1], "defaults")
             if "load_from" in items:
@@ -96,7 +98,7 @@ class Converter(Reader):
                         located.append(found)
         self.check_names(located)
         self.problems.raise_if_any()
-        return WorkspaceSpec(path, envs_dir, tuple(spec for spec, _ in located))
+        return WorkspaceSpec(path, envs_dir, tuple(spec for spec, _ in located), envs_dir_line)
 
     def defaults(self, node: Node, path: str) -> Fields:
         into = Fields()
@@ -175,8 +177,41 @@ class Converter(Reader):
     ) -> LocationSpec | None:
         """A python_module, python_file or python_package entry."""
         target_key = TARGET_KEYS[kind]
+        read = self.local_keys(kind, node, path)
+        if read is None:
+            return None
+        given, ours = read
+        spec = self.local_targets(given)
+        if "executable_path" in given:
+            for name in ("python", "requirements", "builder"):
+                if name in ours.nodes:
+                    self.report(
+                        ours.nodes[name],
+                        child(path, name),
+                        f"executable_path runs that interpreter as is, so {name} cannot apply;"
+                        f" remove one of them; got {describe(ours.nodes[name])}",
+                    )
+        if "name" not in spec and target_key in given:
+            text = given[target_key][1]
+            spec["name"] = Path(text).stem if kind == "python_file" else text
+        if INVALID in (spec.get("name", INVALID), spec.get("module_name"), spec.get("python_file")):
+            return None  # unnamed, or named after a bad target: no duplicate check to make
+        merged = self.merge(defaults, ours, path)
+        if "executable_path" in spec:  # an interpreter used as is: nothing to pick or install
+            merged.pop("python", None)
+            merged.pop("requirements", None)
+            merged.pop("builder", None)
+        spec = {name: value for name, value in spec.items() if value is not INVALID}
+        return self.build(kind, line, spec, merged)
+
+    def local_keys(
+        self, kind: str, node: Node, path: str
+    ) -> tuple[dict[str, tuple[Node, str, str]], Fields] | None:
+        """Dagster's keys of a local entry (key -> node, text, key path) and ours; None when
+        the entry is not even of the right shape."""
+        target_key = TARGET_KEYS[kind]
         ours = Fields()
-        given: dict[str, tuple[Node, str, str]] = {}  # Dagster key -> node, text, key path
+        given: dict[str, tuple[Node, str, str]] = {}
         if is_str(node):
             given[target_key] = (node, node.value, path)
         elif isinstance(node, MappingNode):
@@ -197,6 +232,10 @@ class Converter(Reader):
             noun = "a file path" if kind == "python_file" else f"a {target_key.replace('_', ' ')}"
             self.expected(node, path, f"{noun} or a mapping with {target_key}")
             return None
+        return given, ours
+
+    def local_targets(self, given: dict[str, tuple[Node, str, str]]) -> dict[str, Any]:
+        """The checked values of Dagster's keys, under the names of LocationSpec's fields."""
         spec: dict[str, Any] = {"working_directory": self.root}
         checks: dict[str, tuple[str, Callable[..., Any]]] = {
             "module_name": ("module_name", values.check_module_name),
@@ -216,26 +255,7 @@ class Converter(Reader):
         for name, (value_node, text, vpath) in given.items():
             target, func = checks[name]
             spec[target] = self.check(value_node, vpath, func, text)
-        if "executable_path" in given:
-            for name in ("python", "requirements"):
-                if name in ours.nodes:
-                    self.report(
-                        ours.nodes[name],
-                        child(path, name),
-                        f"executable_path runs that interpreter as is, so {name} cannot apply;"
-                        f" remove one of them; got {describe(ours.nodes[name])}",
-                    )
-        if "name" not in spec and target_key in given:
-            text = given[target_key][1]
-            spec["name"] = Path(text).stem if kind == "python_file" else text
-        if INVALID in (spec.get("name", INVALID), spec.get("module_name"), spec.get("python_file")):
-            return None  # unnamed, or named after a bad target: no duplicate check to make
-        merged = self.merge(defaults, ours, path)
-        if "executable_path" in spec:  # an interpreter used as is: nothing to pick or install
-            merged.pop("python", None)
-            merged.pop("requirements", None)
-        spec = {name: value for name, value in spec.items() if value is not INVALID}
-        return self.build(kind, line, spec, merged)
+        return spec
 
     def remote(self, node: Node, path: str, line: int, defaults: Fields) -> LocationSpec | None:
         """A grpc_server entry: a code server that someone else runs."""

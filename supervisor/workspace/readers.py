@@ -15,7 +15,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from supervisor.workspace import values
 from supervisor.workspace.requirements import RequirementsFile, add_unique, normalize_requirement
-from supervisor.workspace.specs import RESTART_POLICIES, RestartSpec
+from supervisor.workspace.specs import BUILDERS, RESTART_POLICIES, RestartSpec
 from supervisor.workspace.yamlnodes import (
     BOOL,
     FLOAT,
@@ -140,6 +140,7 @@ class Reader:
             "memory_limit": self.memory,
             "health": self.health,
             "restart": self.restart,
+            "builder": self.builder,
         }[name]
         into.nodes[name] = node
         value = reader(node, path)
@@ -179,7 +180,7 @@ class Reader:
         file = self.check(node, path, values.absolute_path, node.value, self.root)
         if file is INVALID:
             return INVALID
-        if not file.is_file():
+        if not values.is_file(file):
             hint = ""
             with contextlib.suppress(ValueError):
                 normalize_requirement(node.value)  # a lone requirement where a list was meant?
@@ -219,7 +220,7 @@ class Reader:
         if not isinstance(node, ScalarNode) or node.tag not in _NUMBERS:
             return math.nan
         try:
-            return scalar(node)  # type: ignore[return-value]
+            return scalar(node)  # type: ignore[return-value]  # _NUMBERS tags read as int or float
         except ValueError:
             return -math.inf if node.value.lstrip().startswith("-") else math.inf
 
@@ -294,6 +295,11 @@ class Reader:
         if is_str(node) and node.value in RESTART_POLICIES:
             return node.value
         return self.expected(node, path, f"one of {', '.join(RESTART_POLICIES)}")
+
+    def builder(self, node: Node, path: str) -> Any:
+        if is_str(node) and node.value in BUILDERS:
+            return node.value
+        return self.expected(node, path, f"one of {', '.join(BUILDERS)}")
 
     def max_restarts(self, node: Node, path: str) -> Any:
         return None if is_null(node) else self.count(node, path, 0)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from supervisor.workspace.values import is_file
+
 # pip's rule: `#` starts a comment at the start of a line or after whitespace.
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 _INCLUDE = re.compile(r"(?:-r|--requirement)(?:\s*=\s*|\s+)(?P<path>\S.*)|-r(?P<glued>\S+)")
@@ -55,7 +57,7 @@ class RequirementsFile:
                 target = Path(os.path.normpath(target))
                 if target in (*_including, path):
                     self.problems.append(f"{where}: {self.show(target)} includes itself")
-                elif not target.is_file():
+                elif not is_file(target):
                     self.problems.append(f"{where}: no such requirements file {self.show(target)}")
                 else:
                     self.read(target, (*_including, path))

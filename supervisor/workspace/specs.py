@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESTART_POLICIES = ("always", "on-failure", "never")
+BUILDERS = ("uv", "pip")  # what makes a location's environment; uv unless asked
 KINDS = ("python_module", "python_file", "python_package", "grpc_server")
 
 
@@ -19,6 +20,21 @@ class RestartSpec:
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     stable_after: float = 10.0
+
+    def __post_init__(self) -> None:
+        """Refuse a bad setting, naming it, its value and what is allowed (ValueError); the
+        workspace reader says the same with file and line before it gets here."""
+        if self.policy not in RESTART_POLICIES:
+            allowed = ", ".join(RESTART_POLICIES)
+            raise ValueError(f"restart.policy: expected one of {allowed}; got {self.policy!r}")
+        if self.max_restarts is not None and self.max_restarts < 0:
+            raise ValueError(
+                f"restart.max_restarts: expected >= 0 or null; got {self.max_restarts!r}"
+            )
+        for key in ("window", "backoff_initial", "backoff_max", "stable_after"):
+            value = getattr(self, key)
+            if not value >= 0:  # also refuses NaN
+                raise ValueError(f"restart.{key}: expected seconds >= 0; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,13 @@ class LocationSpec:
     memory_limit: int | None = None  # bytes
     health: HealthSpec = HealthSpec()
     restart: RestartSpec = RestartSpec()
+    builder: str = "uv"  # uv | pip (virtualenv + pip, with pip's own configuration)
+
+    def __post_init__(self) -> None:
+        """Refuse a bad builder (ValueError); the workspace reader says so with file and line."""
+        if self.builder not in BUILDERS:
+            allowed = ", ".join(BUILDERS)
+            raise ValueError(f"builder: expected one of {allowed}; got {self.builder!r}")
 
     @property
     def is_remote(self) -> bool:
@@ -77,6 +100,9 @@ class WorkspaceSpec:
     path: Path  # the workspace file, absolute
     envs_dir: Path  # absolute
     locations: tuple[LocationSpec, ...]
+    envs_dir_line: int = 0  # the line of envs_dir in the file; 0 when it was not given
+    # Made from `up -m/-f` flags, not read from `path`: a reload re-reads no file.
+    from_flags: bool = False
 
     @property
     def root(self) -> Path:

@@ -44,20 +44,20 @@ def absolute_path(text: str, base: Path) -> Path:
     return Path(os.path.normpath(base / os.path.expanduser(text)))
 
 
-def existing_file(text: str, base: Path) -> Path:
-    """TEXT as an absolute path to a file that exists."""
-    path = absolute_path(text, base)
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}; got {clip(repr(text))}")
-    return path
+def is_file(path: Path) -> bool:
+    """Path.is_file, but False where the system refuses to look (a name too long, say)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # ENAMETOOLONG; a lone surrogate has no file name
+        return False
 
 
-def existing_dir(text: str, base: Path) -> Path:
-    """TEXT as an absolute path to a folder that exists."""
-    path = absolute_path(text, base)
-    if not path.is_dir():
-        raise ValueError(f"no such folder: {path}; got {clip(repr(text))}")
-    return path
+def is_dir(path: Path) -> bool:
+    """Path.is_dir, but False where the system refuses to look (a name too long, say)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def check_module_name(text: str) -> str:
@@ -74,11 +74,22 @@ def check_identifier(text: str) -> str:
     return text
 
 
+# Long enough for any sensible name, short enough to leave room in file names built from it.
+MAX_LOCATION_NAME = 100
+
+
 def check_location_name(text: str) -> str:
-    """TEXT when it can name a location (shown in logs and used in commands)."""
+    """TEXT when it can name a location (shown in logs and used in commands and paths)."""
     if not text.strip() or not text.isprintable():
         raise ValueError(
             f"expected a non-empty name of printable characters; got {clip(repr(text))}"
+        )
+    if "/" in text or ".." in text:
+        raise ValueError(f"expected a name without '/' or '..'; got {clip(repr(text))}")
+    if len(text) > MAX_LOCATION_NAME:
+        raise ValueError(
+            f"expected a name of at most {MAX_LOCATION_NAME} characters;"
+            f" got one of {len(text)}: {clip(repr(text))}"
         )
     return text
 

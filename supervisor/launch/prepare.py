@@ -8,13 +8,17 @@ runtime first on sys.path, and that environment must already hold grpcio and pro
 
 from __future__ import annotations
 
-from supervisor.envs import BuiltEnv, EnvRequest, ensure_env, plan
+from supervisor.envs import BuiltEnv, EnvRequest, ensure_env, needs_env, plan
 from supervisor.envs.build import Progress
-from supervisor.errors import SupervisorError
-from supervisor.launch import child_environment, code_server_command, code_server_flags
+from supervisor.errors import EnvBuildError, SupervisorError
+from supervisor.launch.command import (
+    BOOTSTRAP,
+    Launchable,
+    child_environment,
+    code_server_flags,
+)
 from supervisor.pythons import probe
 from supervisor.runtime import install_runtime, runtime_hash
-from supervisor.supervise import Launchable
 from supervisor.workspace import LocationSpec, WorkspaceSpec
 
 # Run by the user's interpreter: argv[1] is the runtime folder, which replaces the
@@ -46,18 +50,16 @@ def build_for(
     return ensure_env(workspace.envs_dir, request, progress)
 
 
-def _target_flags(location: LocationSpec) -> dict[str, object]:
-    return {
-        "module_name": location.module_name,
-        "python_file": str(location.python_file) if location.python_file else None,
-        "working_directory": (
-            str(location.working_directory) if location.working_directory else None
-        ),
-        "attribute": location.attribute,
-        "location_name": location.name,
-        "heartbeat_timeout": location.heartbeat_timeout,
-        "drain_timeout": location.drain_timeout,
-    }
+def _target_flags(location: LocationSpec) -> list[str]:
+    return code_server_flags(
+        module_name=location.module_name,
+        python_file=str(location.python_file) if location.python_file else None,
+        working_directory=(str(location.working_directory) if location.working_directory else None),
+        attribute=location.attribute,
+        location_name=location.name,
+        heartbeat_timeout=location.heartbeat_timeout,
+        drain_timeout=location.drain_timeout,
+    )
 
 
 def working_folder(workspace: WorkspaceSpec, location: LocationSpec) -> str:
@@ -72,7 +74,7 @@ def launchable_in_env(
     workspace: WorkspaceSpec, location: LocationSpec, request: EnvRequest, built: BuiltEnv
 ) -> Launchable:
     """Start the location's server with its built environment's interpreter."""
-    argv = code_server_command(str(built.python), **_target_flags(location))  # type: ignore[arg-type]
+    argv = [str(built.python), "-c", BOOTSTRAP, *_target_flags(location)]
     return Launchable(
         argv=argv,
         env=child_environment(location.env_dict, venv=built.path),
@@ -101,7 +103,7 @@ def launchable_external(workspace: WorkspaceSpec, location: LocationSpec) -> Lau
     if not (runtime / "supervisor" / "RUNTIME_HASH").is_file():
         runtime.mkdir(parents=True, exist_ok=True)
         install_runtime(runtime)
-    flags = code_server_flags(**_target_flags(location))  # type: ignore[arg-type]
+    flags = _target_flags(location)
     venv = executable.parent.parent
     return Launchable(
         argv=[str(executable), "-c", EXTERNAL_BOOTSTRAP, str(runtime), *flags],
@@ -112,3 +114,22 @@ def launchable_external(workspace: WorkspaceSpec, location: LocationSpec) -> Lau
         python_version=info.version,
         env_key=None,
     )
+
+
+def launchable_for(
+    workspace: WorkspaceSpec, location: LocationSpec, progress: Progress | None = None
+) -> Launchable:
+    """Everything a local location needs before its server can start: its interpreter, its
+    environment (built when missing) and its command line. Blocking: uv may run."""
+    if not needs_env(location):
+        return launchable_external(workspace, location)
+    request = request_for(workspace, location)
+    try:
+        built = build_for(workspace, request, progress)
+    except EnvBuildError as exc:
+        if not location.line or exc.where:
+            raise
+        # Which entry asked for it: the resolver's message alone does not say.
+        where = f"{workspace.path}:{location.line}"
+        raise EnvBuildError(exc.locations, exc.reason, where) from None
+    return launchable_in_env(workspace, location, request, built)

@@ -15,14 +15,16 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from supervisor.launch.command import LEAKY_VARIABLES
 from supervisor.pythons import PythonSpec, probe
 from supervisor.render import table
 from supervisor.workspace.specs import LocationSpec
 
-CHECKS = ("interpreter", "requirements", "consistent", "isolated", "definitions")
+CHECKS = ("interpreter", "requirements", "consistent", "isolated", "definitions", "stable")
+# Judged from the facts a running server gives; `stable` is judged by watching it.
+FACT_CHECKS = CHECKS[:-1]
 # Every environment gets them for the code server: they and their dependencies are ours.
 BASE_PACKAGES = ("grpcio", "protobuf")
-LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME")
 SITE_DIRS = frozenset({"site-packages", "dist-packages"})
 DETAIL_WIDTH = 100
 _DISPLAY = {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalPy"}
@@ -40,6 +42,7 @@ class CheckResult:
     check: str  # one of CHECKS
     ok: bool
     detail: str  # what was found; for a failure, precisely what is wrong
+    seconds: float = 0.0  # what this check took (the start and settle window for `stable`)
 
 
 def check_location(
@@ -49,7 +52,7 @@ def check_location(
     host_version: str,
     allowed_paths: Sequence[str] = (),
 ) -> list[CheckResult]:
-    """Judge one location's FACTS: one result per check, in CHECKS order. OTHERS_DECLARED maps
+    """Judge one location's FACTS: one result per fact check, in order. OTHERS_DECLARED maps
     other locations to the names they declare; ALLOWED_PATHS may be on sys.path besides."""
     judges: dict[str, Callable[[], Verdict]] = {
         "interpreter": lambda: _interpreter(spec, facts, host_version),
@@ -69,7 +72,7 @@ def check_location(
         "definitions": lambda: _definitions(facts),
     }
     results = []
-    for check in CHECKS:
+    for check in FACT_CHECKS:
         try:
             ok, detail = judges[check]()
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -79,9 +82,24 @@ def check_location(
     return results
 
 
-def check_unreachable(spec: LocationSpec, reason: str) -> list[CheckResult]:
-    """The location did not start or could not be inspected: every check fails with REASON."""
-    return [CheckResult(spec.name, check, False, reason) for check in CHECKS]
+def check_unreachable(spec: LocationSpec, reason: str, seconds: float = 0.0) -> list[CheckResult]:
+    """The location did not start, or could not be inspected: the reason is said once, on
+    `stable`; the checks that need a running server say they were not run."""
+    skipped = "not checked: the location is not serving (see its stable check)"
+    results = [CheckResult(spec.name, check, False, skipped) for check in FACT_CHECKS]
+    return [*results, CheckResult(spec.name, "stable", False, reason, seconds)]
+
+
+def check_stable(
+    spec: LocationSpec, settle: float, left: str | None, seconds: float
+) -> CheckResult:
+    """Whether the location kept serving for SETTLE seconds after it started; LEFT says why
+    it stopped when it did not."""
+    if left is None:
+        return CheckResult(spec.name, "stable", True, f"served for {settle:g}s", seconds)
+    return CheckResult(
+        spec.name, "stable", False, f"stopped serving within {settle:g}s: {left}", seconds
+    )
 
 
 def sort_results(results: Iterable[CheckResult]) -> list[CheckResult]:
@@ -91,9 +109,16 @@ def sort_results(results: Iterable[CheckResult]) -> list[CheckResult]:
 
 
 def results_json(results: Iterable[CheckResult]) -> list[dict[str, Any]]:
-    """The `check --json` shape: a list of {location, check, ok, detail}."""
+    """The `check --json` shape: a list of {location, check, ok, detail, seconds}."""
     return [
-        {"location": r.location, "check": r.check, "ok": r.ok, "detail": r.detail} for r in results
+        {
+            "location": r.location,
+            "check": r.check,
+            "ok": r.ok,
+            "detail": r.detail,
+            "seconds": round(r.seconds, 3),
+        }
+        for r in results
     ]
 
 
@@ -327,7 +352,8 @@ def _isolated(
         elif not _sys_path_ok(entry, facts, allowed):
             problems.append(f"sys.path entry outside this environment: {entry}")
 
-    dists, strays = _index(facts), {}
+    dists = _index(facts)
+    strays: dict[str, dict[str, str]] = {}
     for name, dist in dists.items():
         where = dist.get("location") or ""
         # The location's own folders may hold its source tree's metadata; a site-packages

@@ -4,58 +4,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
-POLICIES = ("always", "on-failure", "never")
+from supervisor.workspace.specs import RestartSpec
 
 Action = Literal["restart", "stop", "fatal"]
-
-
-class RestartRulesLike(Protocol):
-    """Anything carrying the restart settings: RestartRules here, the workspace's RestartSpec."""
-
-    # Properties, so that frozen dataclasses (read-only attributes) satisfy the protocol.
-    @property
-    def policy(self) -> str: ...
-    @property
-    def max_restarts(self) -> int | None: ...
-    @property
-    def window(self) -> float: ...
-    @property
-    def backoff_initial(self) -> float: ...
-    @property
-    def backoff_max(self) -> float: ...
-    @property
-    def stable_after(self) -> float: ...
-
-
-def check_rules(rules: RestartRulesLike) -> None:
-    """Raise ValueError naming the first bad setting, its value and what is allowed."""
-    if rules.policy not in POLICIES:
-        raise ValueError(
-            f"restart.policy: expected one of {', '.join(POLICIES)}; got {rules.policy!r}"
-        )
-    if rules.max_restarts is not None and rules.max_restarts < 0:
-        raise ValueError(f"restart.max_restarts: expected >= 0 or null; got {rules.max_restarts!r}")
-    for key in ("window", "backoff_initial", "backoff_max", "stable_after"):
-        value = getattr(rules, key)
-        if not value >= 0:  # also refuses NaN
-            raise ValueError(f"restart.{key}: expected seconds >= 0; got {value!r}")
-
-
-@dataclass(frozen=True)
-class RestartRules:
-    """The restart settings, with the workspace's defaults."""
-
-    policy: str = "on-failure"
-    max_restarts: int | None = None
-    window: float = 60.0
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-    stable_after: float = 10.0
-
-    def __post_init__(self) -> None:
-        check_rules(self)
 
 
 @dataclass(frozen=True)
@@ -75,8 +28,7 @@ def _seconds(value: float) -> str:
 class RestartTracker:
     """Decides, exit by exit, whether one location restarts, when, or gives up."""
 
-    def __init__(self, rules: RestartRulesLike) -> None:
-        check_rules(rules)
+    def __init__(self, rules: RestartSpec) -> None:
         self.rules = rules
         self.restarts = 0  # restarts decided over the location's life, for status
         self._started_at: float | None = None
@@ -87,8 +39,13 @@ class RestartTracker:
         """A process of this location started at `now`."""
         self._started_at = now
 
-    def on_exit(self, now: float, failed: bool) -> Decision:
-        """The process exited at `now`; `failed` is a non-zero exit, a signal or a kill."""
+    def on_exit(self, now: float, failed: bool, served: bool = True) -> Decision:
+        """The process exited at `now`; `failed` is a non-zero exit, a signal or a kill.
+
+        `served` is False for a start that never became ready (an exit, a signal, the
+        startup deadline): however long it took, that was no stable run, so the back-off
+        goes on growing.
+        """
         rules = self.rules
         ran = None if self._started_at is None else now - self._started_at
         self._started_at = None
@@ -97,7 +54,7 @@ class RestartTracker:
         if rules.policy == "on-failure" and not failed:
             return Decision("stop", 0.0, "exited cleanly (policy on-failure)")
 
-        if ran is not None and ran >= rules.stable_after:
+        if served and ran is not None and ran >= rules.stable_after:
             self._last_delay = None  # it ran long enough: the crash loop, if any, is over
         while self._recent and now - self._recent[0] >= rules.window:
             self._recent.popleft()

@@ -18,14 +18,13 @@ import subprocess
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from supervisor.errors import CodeServerError
-from supervisor.launch import Ready
-from supervisor.states import describe_exit
 
 TOKEN_VARIABLE = "SUPERVISOR_PROCESS_TOKEN"
 STDERR_TAIL_LINES = 20
@@ -35,6 +34,17 @@ MAX_LINE = 64 * 1024
 DRAIN_OUTPUT_SECONDS = 0.5
 
 OutputHandler = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True)
+class Ready:
+    """What a code server reported once it was bound and loaded."""
+
+    pid: int
+    address: str
+    load_error: str | None
+    load_seconds: float
+    ready_seconds: float
 
 
 class _Protocol(asyncio.SubprocessProtocol):
@@ -145,7 +155,7 @@ class CodeServerProcess:
             self.create_time = psutil.Process(self.pid).create_time()
         try:
             message = await asyncio.wait_for(_read_line(read_fd), startup_timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             await self.kill()
             raise CodeServerError(
                 self.location,
@@ -189,7 +199,7 @@ class CodeServerProcess:
         assert self._protocol is not None and self._transport is not None
         # Shielded: a waiter that is cancelled must not cancel the exit itself.
         await asyncio.shield(self._protocol.exited)
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(
                 asyncio.shield(self._protocol.output_closed), DRAIN_OUTPUT_SECONDS
             )
@@ -212,7 +222,7 @@ class CodeServerProcess:
             self._signal_group(signal.SIGCONT)
             try:
                 await asyncio.wait_for(asyncio.shield(self._protocol.exited), timeout)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 escaped |= self._descendants()
                 self._signal_group(signal.SIGKILL)
         code = await self.wait()
@@ -313,3 +323,15 @@ async def _read_line(fd: int) -> dict[str, Any] | None:
         return await done
     finally:
         loop.remove_reader(fd)
+
+
+def describe_exit(returncode: int | None) -> str:
+    """Say how a process ended: "exit code 3", "killed by SIGSEGV", or "still running"."""
+    if returncode is None:
+        return "still running"
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
+        return f"killed by {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"killed by signal {-returncode}"

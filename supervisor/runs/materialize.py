@@ -5,49 +5,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
-
-import grpc
+from collections.abc import AsyncIterator, Mapping
 
 from supervisor._proto import codeserver_pb2 as pb
-from supervisor._proto import codeserver_pb2_grpc
 from supervisor.errors import CodeServerError, SupervisorError
-from supervisor.runs import RunStore
-
-if TYPE_CHECKING:
-    from supervisor.daemon import Location, Supervisor
+from supervisor.private import private_dir
+from supervisor.runs.store import RunStore
+from supervisor.supervision.location import Location, select
 
 FINAL = {pb.RUN_SUCCESS: "SUCCESS", pb.RUN_FAILURE: "FAILURE", pb.RUN_CANCELED: "CANCELED"}
 
 
-async def stream_run(
-    location: Location, channel: grpc.aio.Channel | None, request: pb.MaterializeRequest
-) -> AsyncIterator[pb.RunEvent]:
-    """Call Materialize on a location's code server; CodeServerError if the call breaks."""
-    if channel is None:
-        raise CodeServerError(
-            location.name,
-            "Materialize",
-            location.address or "-",
-            f"no code server is serving ({location.state.value})",
-        )
-    call = codeserver_pb2_grpc.CodeServerStub(channel).Materialize(request)
-    try:
-        async for event in call:
-            yield event
-    except grpc.RpcError as exc:
-        code = exc.code() if hasattr(exc, "code") else None
-        raise CodeServerError(
-            location.name,
-            "Materialize",
-            location.address,
-            f"{code.name if code else 'error'}: {exc.details()}",
-        ) from None
-
-
 async def resolve(
-    supervisor: Supervisor, assets: list[str], location_name: str, all_: bool
+    locations: Mapping[str, Location], assets: list[str], location_name: str, all_: bool
 ) -> tuple[Location, list[str]]:
     """Find the one location that holds ASSETS; SupervisorError says why not.
 
@@ -56,17 +26,14 @@ async def resolve(
     plain = []
     for key in assets:
         prefix, dot, rest = key.partition(".")
-        if dot and prefix in supervisor.locations:
+        if dot and prefix in locations:
             if location_name and location_name != prefix:
                 raise SupervisorError(f"asset {key!r} is not in location {location_name!r}")
             location_name = prefix
             key = rest
         plain.append(key)
     assets = plain
-    if location_name:
-        candidates = [supervisor.select([location_name])[0]]
-    else:
-        candidates = list(supervisor.locations.values())
+    candidates = select(locations, [location_name]) if location_name else list(locations.values())
     holdings: dict[str, list[str]] = {}
     away: list[str] = []
     for location in candidates:
@@ -107,30 +74,27 @@ async def resolve(
             f"the assets are in different locations ({', '.join(sorted(names))});"
             " materialize each location's assets separately"
         )
-    return supervisor.locations[names.pop()], list(dict.fromkeys(assets))
+    return locations[names.pop()], list(dict.fromkeys(assets))
 
 
 async def run(
-    supervisor: Supervisor,
-    store: RunStore,
-    location: Location,
-    selection: list[str],
-    upstream: bool,
+    store: RunStore, location: Location, selection: list[str], upstream: bool
 ) -> AsyncIterator[pb.RunEvent]:
     """Run SELECTION in LOCATION, recording each event; yields the events."""
     run_id = uuid.uuid4().hex
     store.create_run(location.name, selection, run_id)
-    values_dir = (
-        ""
-        if location.spec.is_remote
-        else str(supervisor.workspace.state_dir / "values" / location.name)
-    )
+    values_dir = location.values_dir
+    if values_dir is not None:
+        private_dir(values_dir)  # the server writes into it; made here, private, with parents
     request = pb.MaterializeRequest(
-        run_id=run_id, selection=selection, upstream=upstream, values_dir=values_dir
+        run_id=run_id,
+        selection=selection,
+        upstream=upstream,
+        values_dir="" if values_dir is None else str(values_dir),
     )
     ended = False
     try:
-        async for event in stream_run(location, location.channel, request):
+        async for event in location.code_server().materialize(request):
             record(store, event)
             ended = ended or event.type in FINAL
             yield event

@@ -12,16 +12,16 @@ import fcntl
 import hashlib
 import json
 import os
+import signal
 import stat
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import psutil
 
 from supervisor.errors import SupervisorError
+from supervisor.private import open_private_text, private_dir, write_private
 
 LOCK_FILE = "up.lock"
 STATE_FILE = "state.json"
@@ -53,15 +53,6 @@ def control_socket(workspace_file: Path) -> Path:
     return socket_dir(workspace_file, create=False) / "control.sock"
 
 
-@dataclass
-class Owner:
-    """The process that holds a workspace's lock."""
-
-    pid: int
-    started_at: float
-    control_socket: str
-
-
 class WorkspaceLock:
     """An exclusive lock on a workspace: one `up` at a time."""
 
@@ -69,23 +60,20 @@ class WorkspaceLock:
         self.path = state_dir / LOCK_FILE
         self._handle: IO[str] | None = None
 
-    def acquire(self, control: Path) -> None:
+    def acquire(self, control: Path, workspace_file: Path) -> None:
         """Take the lock or raise SupervisorError naming the running supervisor."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held for the supervisor's lifetime
+        private_dir(self.path.parent)
+        handle = open_private_text(self.path, "a+")  # held for the supervisor's lifetime
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             owner = handle.read().strip()
             handle.close()
-            raise SupervisorError(
-                f"another supervisor is running this workspace ({owner or 'pid unknown'});"
-                " stop it with `supervisor down`"
-            ) from None
+            raise SupervisorError(_held_by(owner, workspace_file)) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()}, control socket {control}\n")
+        handle.write(f"pid {os.getpid()}, control socket {control}, workspace {workspace_file}\n")
         handle.flush()
         self._handle = handle
 
@@ -96,30 +84,40 @@ class WorkspaceLock:
             self._handle = None
 
 
+def _held_by(owner: str, workspace_file: Path) -> str:
+    """Why the lock is taken: this workspace runs already, or another file of its folder."""
+    other = owner.rpartition(", workspace ")[2] if ", workspace " in owner else ""
+    if other and Path(other) != workspace_file:
+        return (
+            f"another supervisor is running {other} ({owner.partition(',')[0]});"
+            f" the workspace files of one folder share its state folder"
+            f" {workspace_file.parent / '.supervisor'}, so one `up` at a time runs there;"
+            f" stop it with `supervisor down -w {other}`"
+        )
+    return (
+        f"another supervisor is running this workspace ({owner or 'pid unknown'});"
+        " stop it with `supervisor down`"
+    )
+
+
 def read_owner(state_dir: Path) -> dict[str, Any] | None:
     """Return the state file's contents, or None when there is none or it is unreadable."""
     try:
-        return json.loads((state_dir / STATE_FILE).read_text())
+        data = json.loads((state_dir / STATE_FILE).read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def write_state(state_dir: Path, data: dict[str, Any]) -> None:
     """Write the state file atomically."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    temp = state_dir / f".{STATE_FILE}.{os.getpid()}"
-    temp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temp, state_dir / STATE_FILE)
-
-
-def process_identity(pid: int) -> dict[str, Any]:
-    """Return pid and create time: together they name one process, never a reused pid."""
-    return {"pid": pid, "create_time": psutil.Process(pid).create_time()}
+    write_private(private_dir(state_dir) / STATE_FILE, json.dumps(data, indent=2) + "\n")
 
 
 def is_same_process(identity: dict[str, Any]) -> bool:
+    """True when IDENTITY's pid still names the process that had its create time."""
     try:
-        return psutil.Process(identity["pid"]).create_time() == identity["create_time"]
+        return bool(psutil.Process(identity["pid"]).create_time() == identity["create_time"])
     except (psutil.Error, KeyError, TypeError):
         return False
 
@@ -136,14 +134,49 @@ def end_leftovers(state_dir: Path, timeout: float = 5.0) -> list[int]:
                 leftovers.append(psutil.Process(child["pid"]))
     for proc in leftovers:
         with contextlib.suppress(psutil.Error, ProcessLookupError):
-            os.killpg(proc.pid, 15)
+            os.killpg(proc.pid, signal.SIGTERM)
     _, alive = psutil.wait_procs(leftovers, timeout=timeout)
     for proc in alive:
         with contextlib.suppress(psutil.Error, ProcessLookupError):
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
     psutil.wait_procs(alive, timeout=timeout)
     return [p.pid for p in leftovers]
 
 
-def now_iso(at: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at if at is not None else time.time()))
+# Every process started on behalf of a workspace inherits this variable: the workspace's
+# digest and the identity (pid, create time) of the supervisor that started it.
+WORKSPACE_TOKEN = "SUPERVISOR_WORKSPACE_TOKEN"
+
+
+def workspace_digest(workspace_file: Path) -> str:
+    return hashlib.sha256(str(workspace_file.resolve()).encode()).hexdigest()[:16]
+
+
+def mark_environment(workspace_file: Path) -> str:
+    """Give this process (and so everything it starts) the workspace's token; return it."""
+    me = psutil.Process()
+    token = f"{workspace_digest(workspace_file)}:{me.pid}:{me.create_time()}"
+    os.environ[WORKSPACE_TOKEN] = token
+    return token
+
+
+def end_strays(workspace_file: Path, timeout: float = 2.0) -> list[int]:
+    """End every process that carries this workspace's token from a supervisor that is gone
+    (what escaped every other net: a daemon that left its code server's tree, say)."""
+    digest = workspace_digest(workspace_file)
+    strays = []
+    for proc in psutil.process_iter(["environ"]):
+        with contextlib.suppress(psutil.Error, TypeError, ValueError):
+            token = (proc.info.get("environ") or {}).get(WORKSPACE_TOKEN, "")
+            found, _, owner = token.partition(":")
+            if found != digest:
+                continue
+            pid, _, started = owner.partition(":")
+            if is_same_process({"pid": int(pid), "create_time": float(started)}):
+                continue  # its supervisor lives (a `check` beside us, or ourselves)
+            strays.append(proc)
+    for proc in strays:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(strays, timeout=timeout)
+    return [p.pid for p in strays]

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time as _time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from supervisor.errors import SupervisorError
+from supervisor.private import private_dir, private_fd
+from supervisor.render import iso_utc
 
 STATUSES = ("STARTED", "SUCCESS", "FAILURE", "CANCELED")
 EVENT_TYPES = (
@@ -61,12 +63,6 @@ def runs_db_path(state_dir: Path) -> Path:
     return state_dir / "runs.db"
 
 
-def iso(at: float) -> str:
-    """A POSIX time as ISO 8601 UTC with milliseconds: 2024-05-01T12:00:03.250Z."""
-    stamp = datetime.fromtimestamp(at, tz=timezone.utc).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
-
-
 def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
     # Callers are our own code, so a bad value is a bug, not a user error.
     if value not in allowed:
@@ -85,7 +81,8 @@ class RunStore:
         if readonly and not path.exists():
             raise SupervisorError(f"no runs recorded yet at {path}")
         if not readonly:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Made 0600 before SQLite opens it: its -wal and -shm files take the same mode.
+            os.close(private_fd(private_dir(path.parent) / path.name, os.O_RDWR))
         self._conn = sqlite3.connect(
             f"{path.resolve().as_uri()}?mode=ro" if readonly else str(path),
             uri=readonly,
@@ -312,13 +309,15 @@ def _now(at: float | None) -> float:
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
     run = dict(row)  # keys in _RUN_COLUMNS order, the JSON shape's order
     run["selection"] = json.loads(run["selection"])
-    run["started_at"] = iso(run["started_at"])
-    run["ended_at"] = iso(run["ended_at"]) if run["ended_at"] is not None else None
+    run["started_at"] = iso_utc(run["started_at"], "milliseconds")
+    run["ended_at"] = (
+        iso_utc(run["ended_at"], "milliseconds") if run["ended_at"] is not None else None
+    )
     return run
 
 
 def _event_dict(row: sqlite3.Row) -> dict[str, Any]:
     event = dict(row)
-    event["time"] = iso(event["time"])
+    event["time"] = iso_utc(event["time"], "milliseconds")
     event["metadata"] = json.loads(event["metadata"])
     return event

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import signal
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,7 +65,26 @@ REMOTE_TRANSITIONS: Mapping[State, frozenset[State]] = {
     S.STOPPED: frozenset({S.CONNECTING}),
 }
 
+
+def _with_internal_failure(
+    table: Mapping[State, frozenset[State]],
+) -> Mapping[State, frozenset[State]]:
+    """An internal failure (a bug, an OSError nobody expected) ends in FATAL from anywhere,
+    with its reason, rather than leaving a location PENDING or BUILDING for ever."""
+    fatal = State.FATAL
+    return {s: moves if s is fatal else moves | {fatal} for s, moves in table.items()}
+
+
+LOCAL_TRANSITIONS = _with_internal_failure(LOCAL_TRANSITIONS)
+REMOTE_TRANSITIONS = _with_internal_failure(
+    {**REMOTE_TRANSITIONS, S.FATAL: frozenset({S.CONNECTING, S.STOPPED})}
+)
+
 del S
+
+
+# States a server comes back from without a restart: a missed health check, a remote away.
+RECOVERED_FROM = frozenset({State.UNHEALTHY, State.UNREACHABLE})
 
 
 def is_legal(from_state: State, to_state: State, remote: bool = False) -> bool:
@@ -128,6 +146,11 @@ class StateMachine:
         """Call `listener` with each transition, after it has been recorded."""
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling `listener`; a listener that is not there is ignored."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def move(self, to: State, reason: str, now: float, error: bool = False) -> Transition:
         """Move to `to` or raise IllegalTransitionError; with `error`, reason becomes last_error."""
         if not is_legal(self.state, to, self.remote):
@@ -138,9 +161,13 @@ class StateMachine:
         transition = Transition(self.state, to, reason, now)
         self.state = to
         self.history.append(transition)
-        # Kept through recovery: a SERVING location that restarted says why it had to.
+        # Kept through a restart: a SERVING location that restarted says why it had to. A
+        # server that answers again (no restart) has nothing left to explain: the passing
+        # failure stays in the history and the logs.
         if error:
             self.last_error = reason
+        elif to is State.SERVING and transition.from_state in RECOVERED_FROM:
+            self.last_error = None
         # State is already consistent here, so a failing listener cannot leave it half-moved.
         for listener in list(self._listeners):
             listener(transition)
@@ -153,15 +180,3 @@ class StateMachine:
     @property
     def _table(self) -> Mapping[State, frozenset[State]]:
         return REMOTE_TRANSITIONS if self.remote else LOCAL_TRANSITIONS
-
-
-def describe_exit(returncode: int | None) -> str:
-    """Say how a process ended: "exit code 3", "killed by SIGSEGV", or "still running"."""
-    if returncode is None:
-        return "still running"
-    if returncode >= 0:
-        return f"exit code {returncode}"
-    try:
-        return f"killed by {signal.Signals(-returncode).name}"
-    except ValueError:
-        return f"killed by signal {-returncode}"

@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from supervisor.private import open_private_bytes, private_dir
+from supervisor.safepath import child_path
+
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 3
 COLOURS = (36, 32, 33, 35, 34, 91, 92, 93, 94, 95, 96)
@@ -20,7 +23,8 @@ def log_dir(state_dir: Path) -> Path:
 
 
 def log_file(state_dir: Path, location: str) -> Path:
-    return log_dir(state_dir) / f"{location}.log"
+    """The log of LOCATION: inside the log folder whatever the name."""
+    return child_path(log_dir(state_dir), location, ".log")
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -35,8 +39,8 @@ class RotatingLog:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(path, "ab")  # noqa: SIM115 - kept open while the location lives
+        private_dir(path.parent)
+        self._handle = open_private_bytes(path)  # kept open while the location lives
         self._lock = threading.Lock()
 
     def write(self, line: bytes) -> None:
@@ -53,7 +57,7 @@ class RotatingLog:
             if older.exists():
                 os.replace(older, self.path.with_name(f"{self.path.name}.{index + 1}"))
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        self._handle = open(self.path, "ab")  # noqa: SIM115
+        self._handle = open_private_bytes(self.path)
 
     def close(self) -> None:
         with self._lock:

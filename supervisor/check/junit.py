@@ -7,10 +7,10 @@ import os
 import re
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from supervisor.checks import CheckResult
+from supervisor.check.verdicts import CheckResult
 
 # Characters XML 1.0 cannot hold at all, escaped or not (ANSI colour codes in a traceback).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -24,15 +24,12 @@ def _seconds(value: float) -> str:
     return f"{value:.3f}"
 
 
-def write_junit(
-    results: Sequence[CheckResult], path: Path, timings: Mapping[str, float] | None = None
-) -> None:
+def write_junit(results: Sequence[CheckResult], path: Path, seconds: float = 0.0) -> None:
     """Write RESULTS to PATH: a testsuite per location, a testcase per check.
 
-    TIMINGS gives the seconds each location took (building, starting, inspecting); it is the
-    suite's time and, so that tools summing their testcases agree, its first testcase's.
+    Each testcase's time is its check's, a suite's the sum of its cases, and the whole
+    report's SECONDS, the wall time of the run (locations are checked side by side).
     """
-    timings = timings or {}
     by_location: dict[str, list[CheckResult]] = {}
     for result in results:
         by_location.setdefault(result.location, []).append(result)
@@ -42,10 +39,10 @@ def write_junit(
         tests=str(len(results)),
         failures=str(sum(not r.ok for r in results)),
         errors="0",
-        time=_seconds(sum(timings.get(location, 0.0) for location in by_location)),
+        time=_seconds(seconds),
     )
     for location, cases in by_location.items():
-        spent = timings.get(location, 0.0)
+        spent = sum(r.seconds for r in cases)
         suite = ET.SubElement(
             root,
             "testsuite",
@@ -56,13 +53,13 @@ def write_junit(
             skipped="0",
             time=_seconds(spent),
         )
-        for i, result in enumerate(cases):
+        for result in cases:
             case = ET.SubElement(
                 suite,
                 "testcase",
                 classname=_text(f"supervisor.check.{location}"),
                 name=result.check,
-                time=_seconds(spent if i == 0 else 0.0),
+                time=_seconds(result.seconds),
             )
             detail = _text(result.detail)
             if result.ok:

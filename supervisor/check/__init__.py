@@ -1,0 +1,1 @@
+"""`supervisor check`: the run, the verdicts, the JUnit report."""

@@ -1,0 +1,1 @@
+"""Launching code servers: command lines, environment planning, the process."""

@@ -1,0 +1,1 @@
+"""Runs: the SQLite store, and materializing through a code server."""

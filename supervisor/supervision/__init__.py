@@ -1,0 +1,1 @@
+"""Supervision: locations, their states and restart policy, the supervisor loop."""

@@ -1,0 +1,416 @@
+"""Supervise one local location: build, start its code server, watch it, restart it by the rules.
+
+Everything here runs on the supervisor's one event loop, which owns all state. A process
+exit is seen when it happens (the loop's child watcher), never by polling. The clock and
+the way processes are spawned are parameters, so a test can replay a crash loop on a fake
+clock with fake processes through this very code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+
+from supervisor.control.codeserver import AsyncCodeServer, aio_channel
+from supervisor.envs import needs_env
+from supervisor.envs.build import Progress
+from supervisor.errors import CodeServerError, SupervisorError
+from supervisor.launch.command import Launchable, socket_name
+from supervisor.launch.process import CodeServerProcess, Ready, describe_exit
+from supervisor.supervision.clock import REAL_CLOCK, Clock
+from supervisor.supervision.location import UP, ChildProcess, Location
+from supervisor.supervision.logs import Console, RotatingLog
+from supervisor.supervision.outcomes import Asked, Ended, ServerProcess, Spawn, Started, StartFailed
+from supervisor.supervision.probes import send_heartbeats, watch_health
+from supervisor.supervision.restart import Decision, RestartTracker
+from supervisor.supervision.sources import fingerprint
+from supervisor.supervision.states import State
+from supervisor.workspace import LocationSpec
+
+# How often a live server gets a Heartbeat, as a share of its heartbeat timeout.
+HEARTBEATS_PER_TIMEOUT = 3
+# A draining server ends its own runs at drain_timeout; this is its time to exit after that.
+DRAIN_MARGIN_SECONDS = 5.0
+
+# From a spec to what starts its server: finds the interpreter, builds the environment.
+# Blocking (it runs uv): called in a worker thread.
+Planner = Callable[[LocationSpec, Progress], Launchable]
+
+
+class LocalLocation(Location):
+    """A location whose code server runs here, in the environment built for it."""
+
+    hands_over = True
+
+    def __init__(
+        self,
+        spec: LocationSpec,
+        console: Console,
+        on_change: Callable[[], None],
+        *,
+        socket_dir: Path,
+        log: RotatingLog,
+        planner: Planner,
+        values_dir: Path | None = None,
+        clock: Clock = REAL_CLOCK,
+        spawn: Spawn = CodeServerProcess,
+    ) -> None:
+        super().__init__(spec, console, on_change, remote=False, log=log, clock=clock)
+        self.tracker = RestartTracker(spec.restart)
+        self.socket_dir = socket_dir
+        self.planner = planner
+        self.spawn = spawn
+        self._values_dir = values_dir
+        self.launchable: Launchable | None = None
+        self.process: ServerProcess | None = None
+        self._ready: Ready | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._wanted = False
+        self._stop_reason = "stopped"
+        self._handover_asked = asyncio.Event()
+        self._handover: asyncio.Future[None] | None = None
+        self._draining: set[asyncio.Task[None]] = set()
+        self._next_attempt: float | None = None
+        self._source: str | None = None  # the fingerprint of the serving server's code
+
+    # -- what others ask -------------------------------------------------------------------
+
+    @property
+    def channel(self) -> grpc.aio.Channel | None:
+        return self._channel
+
+    @property
+    def address(self) -> str:
+        return self._ready.address if self._ready is not None else ""
+
+    @property
+    def pid(self) -> int | None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return None
+        return process.pid
+
+    @property
+    def restarts(self) -> int:
+        return self.tracker.restarts
+
+    @property
+    def python_version(self) -> str:
+        return self.launchable.python_version if self.launchable else ""
+
+    @property
+    def env_key(self) -> str | None:
+        return self.launchable.env_key if self.launchable else None
+
+    @property
+    def values_dir(self) -> Path | None:
+        return self._values_dir
+
+    @property
+    def next_attempt(self) -> float | None:
+        return self._next_attempt if self.state is State.BACKOFF else None
+
+    async def code_changed(self) -> bool:
+        if self._source is None or self.state not in UP:
+            return False
+        return await asyncio.to_thread(fingerprint, self.spec) != self._source
+
+    def children(self) -> list[ChildProcess]:
+        process = self.process
+        if process is None or not process.pid or not process.create_time:
+            return []
+        return [ChildProcess(self.name, process.pid, process.create_time)]
+
+    def kill_now(self) -> None:
+        process = self.process
+        if process is not None and process.started and process.returncode is None:
+            process.kill_now()
+
+    async def bring_up(self) -> None:
+        """Find the interpreter and build the environment (in a thread), then start."""
+        self._wanted = True
+        launchable = await self._prepare()
+        # A stop asked for during the build wins.
+        if launchable is not None and self._wanted:
+            self._launch(launchable)
+
+    def start(self) -> str | None:
+        if self.launchable is None:
+            return "its environment is not built"
+        self.reset()
+        self._launch(self.launchable)
+        return None
+
+    async def stop(self, reason: str = "stop requested") -> None:
+        """Stop the code server and supervising it; waits until it is down."""
+        self._wanted = False
+        self._stop_reason = reason
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        elif self.state not in (State.STOPPED, State.BUILD_FAILED, State.FATAL):
+            self.move(State.STOPPED, reason)
+
+    async def restart(self) -> None:
+        """Start a new server, switch calls to it once it serves, then drain the old one.
+
+        Only a location that is up can hand over; any other restarts from scratch.
+        """
+        self.reset()
+        running = self._task is not None and not self._task.done()
+        if not running or self.state not in (*UP, State.UNHEALTHY):
+            await self.stop("restart requested")
+            self.reset()
+            if self.launchable is None:
+                await self.bring_up()
+            else:
+                self._launch(self.launchable)
+            return
+        self._handover = asyncio.get_running_loop().create_future()
+        self._handover_asked.set()
+        await self._handover
+
+    def reset(self) -> None:
+        """A person asked for a (re)start: forget the back-off and the last error."""
+        self.tracker.reset()
+        self.machine.clear_error()
+
+    # -- preparing -------------------------------------------------------------------------
+
+    async def _prepare(self) -> Launchable | None:
+        """What starts the server; None (BUILD_FAILED, with the reason) when it cannot be had."""
+        loop = asyncio.get_running_loop()
+
+        def progress(message: str) -> None:
+            loop.call_soon_threadsafe(self.console.line, self.name, message)
+
+        try:
+            if needs_env(self.spec):
+                self.move(State.BUILDING, "finding the interpreter and environment")
+            return await asyncio.to_thread(self.planner, self.spec, progress)
+        except SupervisorError as exc:
+            self.move(State.BUILD_FAILED, str(exc), error=True)
+        except Exception as exc:
+            self.fail("preparing its environment", exc, to=State.BUILD_FAILED)
+        return None
+
+    def _launch(self, launchable: Launchable) -> None:
+        """Begin supervising with LAUNCHABLE; a no-op while the loop already runs."""
+        self.launchable = launchable
+        if self._task is not None and not self._task.done():
+            return
+        self._wanted = True
+        self._wake = asyncio.Event()
+        # Moved now, not in the task: whoever asked sees the start at once.
+        self.move(State.STARTING, "starting")
+        self._task = self.run_guarded("supervising its code server", self._supervise())
+
+    # -- the supervision loop --------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        current: Started | None = None
+        try:
+            while self._wanted:
+                if current is None:
+                    self.move(State.STARTING, "starting")
+                    match await self._spawn():
+                        case Started() as started:
+                            current = started
+                        case StartFailed(reason=reason):
+                            if not await self._after_exit(True, reason, served=False):
+                                break
+                            continue
+                        case Asked.STOP | Asked.HANDOVER:
+                            break
+                match await self._serve(current):
+                    case Asked.HANDOVER:
+                        current = await self._hand_over(current)
+                    case Asked.STOP:
+                        break
+                    case Ended(failed=failed, reason=reason):
+                        current = None
+                        if not await self._after_exit(failed, reason):
+                            break
+        finally:
+            await self._shutdown_process()
+            if self._draining:
+                await asyncio.gather(*self._draining, return_exceptions=True)
+
+    async def _after_exit(self, failed: bool, reason: str, served: bool = True) -> bool:
+        """Ask the restart policy about an exit (or a failed start) and act; True to go on."""
+        decision = self.tracker.on_exit(self.clock.monotonic(), failed, served)
+        return await self._follow(decision, reason, failed)
+
+    async def _spawn(self) -> Started | StartFailed | Asked:
+        """Start a process; return it once ready, why it failed, or STOP when asked to stop."""
+        assert self.launchable is not None, "the loop runs only once there is a launchable"
+        socket = self.socket_dir / socket_name(self.name)
+        argv = [*self.launchable.argv, "--socket", str(socket)]
+        launchable = self.launchable
+        # Taken before the start: a change made while it loads shows as a change.
+        source = await asyncio.to_thread(fingerprint, self.spec)
+        process = self.spawn(self.name, argv, launchable.env, launchable.cwd, self._output, socket)
+        self.tracker.on_started(self.clock.monotonic())
+        start = asyncio.create_task(process.start(self.spec.startup_timeout))
+        wake = asyncio.create_task(self._wake.wait())
+        await asyncio.wait({start, wake}, return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
+        if not start.done():
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CodeServerError):
+                await start
+            if process.started and process.returncode is None:
+                await process.stop(self.spec.drain_timeout)
+            return Asked.STOP
+        try:
+            return Started(process, start.result(), source)
+        except CodeServerError as exc:
+            return StartFailed(exc.reason)
+
+    async def _serve(self, current: Started) -> Ended | Asked:
+        """Route calls to the process of CURRENT and watch it until it ends or we are asked."""
+        if self.process is not current.process or self._channel is None:
+            await self._close_channel()
+            self._channel = aio_channel(current.ready.address)
+        self.process, self._ready = current.process, current.ready
+        self._source = current.source
+        self.on_change()
+        ready = current.ready
+        self.load_error = ready.load_error
+        if ready.load_error:
+            self.move(State.LOAD_ERROR, ready.load_error.splitlines()[0], error=True)
+        else:
+            self.move(State.SERVING, f"ready in {ready.ready_seconds:.2f}s (pid {ready.pid})")
+        return await self._watch(current.process)
+
+    async def _hand_over(self, current: Started) -> Started:
+        """Start a successor while CURRENT serves; once it is ready, drain CURRENT."""
+        self._handover_asked.clear()
+        old_channel = self._channel
+        outcome = await self._spawn()
+        handover, self._handover = self._handover, None
+        try:
+            if not isinstance(outcome, Started):
+                why = outcome.reason if isinstance(outcome, StartFailed) else "stop requested"
+                self.console.line(self.name, f"restart failed, the old server goes on: {why}")
+                return current
+            self.console.line(
+                self.name,
+                f"restarted: pid {outcome.ready.pid} serves, pid {current.process.pid} drains",
+            )
+            # Switched in one step, with no await between: no call ever finds no channel.
+            self._channel = aio_channel(outcome.ready.address)
+            self.process, self._ready = outcome.process, outcome.ready
+            self._source = outcome.source
+            task = asyncio.create_task(self._drain(current.process, old_channel))
+            self._draining.add(task)
+            task.add_done_callback(self._draining.discard)
+            return outcome
+        finally:
+            if handover is not None and not handover.done():
+                handover.set_result(None)
+
+    async def _drain(self, process: ServerProcess, channel: grpc.aio.Channel | None) -> None:
+        """Let the old server finish what it has in flight, then end it."""
+        await process.stop(self.spec.drain_timeout + DRAIN_MARGIN_SECONDS)
+        if channel is not None:
+            await channel.close()
+
+    async def _watch(self, process: ServerProcess) -> Ended | Asked:
+        exit_task = asyncio.create_task(process.wait())
+        health_task = asyncio.create_task(self._check_health(process))
+        wake_task = asyncio.create_task(self._wake.wait())
+        handover_task = asyncio.create_task(self._handover_asked.wait())
+        helpers = []
+        if self.spec.health.interval * HEARTBEATS_PER_TIMEOUT > self.spec.heartbeat_timeout:
+            # Health checks count as heartbeats; only checks too rare for that need these.
+            period = self.spec.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
+            beats = send_heartbeats(self._server, period, self.clock)
+            helpers.append(asyncio.create_task(beats))
+        try:
+            done, _ = await asyncio.wait(
+                {exit_task, health_task, wake_task, handover_task},
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for task in (health_task, wake_task, handover_task, *helpers):
+                task.cancel()
+        if exit_task in done:
+            code = exit_task.result()
+            return Ended(code != 0, f"code server {describe_exit(code)}{process.tail_text()}")
+        if health_task in done:
+            reason = health_task.result()
+            await process.kill()
+            return Ended(True, reason)
+        exit_task.cancel()
+        if handover_task in done and self._wanted:
+            return Asked.HANDOVER
+        return Asked.STOP
+
+    async def _follow(self, decision: Decision, reason: str, failed: bool) -> bool:
+        """Act on the tracker's decision; True to start again."""
+        # The decision goes after the first line, before any quoted stderr.
+        first, _, rest = reason.partition("\n")
+        message = f"{first}; {decision.reason}" + (f"\n{rest}" if rest else "")
+        if decision.action == "restart":
+            self._next_attempt = self.clock.time() + decision.delay
+            self.move(State.BACKOFF, message, error=True)
+            await self._close_channel()
+            if decision.delay > 0:
+                await self.clock.wait(self._wake, decision.delay)
+            return self._wanted
+        if decision.action == "fatal":
+            self.move(State.FATAL, message, error=True)
+        else:
+            self.move(State.STOPPED, message, error=failed)
+        return False
+
+    async def _shutdown_process(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.started and process.returncode is None:
+            self.move(State.STOPPING, self._stop_reason)
+            await process.stop(self.spec.drain_timeout + DRAIN_MARGIN_SECONDS)
+        await self._close_channel()
+        if self._handover is not None and not self._handover.done():
+            self._handover.set_result(None)
+        if self.state not in (State.STOPPED, State.FATAL):
+            self.move(State.STOPPED, self._stop_reason)
+        self.on_change()
+
+    async def _close_channel(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    def _server(self) -> AsyncCodeServer | None:
+        channel = self._channel
+        return None if channel is None else AsyncCodeServer(channel, self.name, self.address)
+
+    # -- watching a live server ------------------------------------------------------------
+
+    async def _check_health(self, process: ServerProcess) -> str:
+        """Return why the server must be killed: missed health checks or memory over limit."""
+
+        def unhealthy(problem: str | None) -> None:
+            if problem is not None:
+                self.move(State.UNHEALTHY, f"health check failed: {problem}", error=True)
+            elif self.state is State.UNHEALTHY:
+                back = State.LOAD_ERROR if self.load_error else State.SERVING
+                self.move(back, "health check answered again")
+
+        return await watch_health(
+            self._server, process.memory_bytes, self.spec, self.clock, unhealthy
+        )
+
+    # -- output ----------------------------------------------------------------------------
+
+    def _output(self, stream: str, line: bytes) -> None:
+        if self.log is not None:
+            self.log.write(line)
+        self.console.line(self.name, line.decode(errors="replace"))

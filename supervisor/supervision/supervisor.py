@@ -1,0 +1,351 @@
+"""`supervisor up`: the one event loop that owns every location of a workspace.
+
+It takes the workspace's lock, ends what a killed predecessor left behind, serves
+the control socket, builds environments (in worker threads) and starts each
+location as soon as its environment is ready, then runs until told to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import signal
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from supervisor.control.server import ControlService, serve_control
+from supervisor.errors import SupervisorError
+from supervisor.launch.prepare import launchable_for
+from supervisor.runs.store import RunStore, runs_db_path
+from supervisor.safepath import child_path
+from supervisor.supervision import statefile
+from supervisor.supervision.clock import REAL_CLOCK, Clock
+from supervisor.supervision.local import LocalLocation
+from supervisor.supervision.location import UP, Location
+from supervisor.supervision.logs import Console, RotatingLog, log_file
+from supervisor.supervision.remote import RemoteLocation
+from supervisor.supervision.sources import fingerprint
+from supervisor.supervision.states import State
+from supervisor.workspace import LocationSpec, WorkspaceSpec, load_workspace
+
+EXIT_OK, EXIT_INTERRUPTED = 0, 130
+# The same signal twice within this many seconds is one delivery (to a process and its group).
+DUPLICATE_SIGNAL_SECONDS = 0.1
+# A second stop request escalates to killing only after this long, unless it is a Ctrl-C.
+ESCALATION_GRACE_SECONDS = 1.0
+# How often `up --watch` looks at the files, and how long a change must hold still.
+WATCH_INTERVAL_SECONDS = 0.5
+WATCH_DEBOUNCE_SECONDS = 0.3
+# A changed location's new version gets this long beyond its startup_timeout to come up.
+SWITCH_MARGIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a reload did to one location."""
+
+    location: str
+    ok: bool
+    message: str
+
+
+class Supervisor:
+    """All locations of one workspace, and the control service that commands them."""
+
+    def __init__(
+        self,
+        workspace: WorkspaceSpec,
+        console: Console | None = None,
+        socket_dir: Path | None = None,
+        record_state: bool = True,
+        clock: Clock = REAL_CLOCK,
+        watch: bool = False,
+    ) -> None:
+        self.workspace = workspace
+        self.watch = watch
+        self.console = console or Console()
+        self.clock = clock
+        # Mutated in place, never rebound: the control service holds this very mapping.
+        self.locations: dict[str, Location] = {}
+        self.socket_dir = socket_dir or statefile.socket_dir(workspace.path)
+        # `check` runs beside a possible `up`: it must not touch that one's state file.
+        self.record_state = record_state
+        self.control_path = self.socket_dir / "control.sock"
+        self.lock = statefile.WorkspaceLock(workspace.state_dir)
+        self.store: RunStore | None = None
+        self.exit_code = EXIT_OK
+        self._stop = asyncio.Event()
+        self._first_stop: tuple[float, int | None] = (0.0, None)
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Locations a reload replaced or removed, stopping (draining) in the background.
+        self._retiring: dict[asyncio.Task[None], Location] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Bring everything up, serve until asked to stop, bring everything down."""
+        self.lock.acquire(self.control_path, self.workspace.path)
+        try:
+            self.store = RunStore(runs_db_path(self.workspace.state_dir))
+            stale = self.store.reconcile("the supervisor stopped while the run was in progress")
+            if stale:
+                self.console.event(f"marked {len(stale)} unfinished runs as failed")
+            ended = statefile.end_leftovers(self.workspace.state_dir)
+            if ended:
+                self.console.event(f"ended {len(ended)} code servers left by a killed supervisor")
+            strays = statefile.end_strays(self.workspace.path)
+            if strays:
+                self.console.event(
+                    f"ended {len(strays)} processes a killed supervisor of this workspace left"
+                    f" (pids {', '.join(map(str, strays))})"
+                )
+            statefile.mark_environment(self.workspace.path)
+            self._install_signal_handlers()
+            service = ControlService(
+                locations=self.locations,
+                store=self.store,
+                workspace_path=self.workspace.path,
+                reload=self.reload,
+                request_stop=self.request_stop,
+            )
+            server = await serve_control(service, self.control_path)
+            try:
+                self._write_state()
+                for spec in self.workspace.locations:
+                    self.add(spec)
+                if self.watch:
+                    watcher = asyncio.create_task(self._watch_files(), name="watch")
+                    self._tasks.add(watcher)
+                await self._stop.wait()
+                self.console.event(
+                    "stopping all locations; runs in progress may take up to their"
+                    " drain_timeout (Ctrl-C again to stop at once)"
+                )
+                await self.stop_all()
+            finally:
+                await server.stop(0.5)
+                with contextlib.suppress(OSError):
+                    self.control_path.unlink()
+                with contextlib.suppress(OSError):
+                    self.socket_dir.rmdir()  # only once it is empty
+        finally:
+            self._write_state(final=True)
+            if self.store is not None:
+                self.store.close()
+            self.lock.release()
+        return self.exit_code
+
+    def request_stop(self, exit_code: int = EXIT_OK, signum: int | None = None) -> None:
+        """Stop everything; asked again by a person, stop now: kill the code servers.
+
+        A tool that signals a process and then its group (GNU `timeout`, a CI runner) sends
+        the same signal twice within milliseconds: that is one request, not two. A second
+        request escalates when it is a later Ctrl-C, or any request after the grace period.
+        """
+        now = self.clock.monotonic()
+        if not self._stop.is_set():
+            self.exit_code = exit_code
+            self._first_stop = (now, signum)
+            self._stop.set()
+            return
+        first_at, first_signum = self._first_stop
+        elapsed = now - first_at
+        if elapsed < DUPLICATE_SIGNAL_SECONDS:
+            return
+        person = signum == signal.SIGINT and first_signum == signal.SIGINT
+        if not person and elapsed < ESCALATION_GRACE_SECONDS:
+            self.console.event(
+                f"already stopping (a second {_signal_name(signum)} within"
+                f" {ESCALATION_GRACE_SECONDS:g}s is not taken as a request to kill)"
+            )
+            return
+        self.console.event("stopping at once: killing every code server")
+        for location in [*self.locations.values(), *self._retiring.values()]:
+            location.kill_now()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, EXIT_OK, signal.SIGTERM)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, EXIT_INTERRUPTED, signal.SIGINT)
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(
+            *(loc.stop("supervisor stopping") for loc in self.locations.values()),
+            *list(self._retiring),
+        )
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- locations -------------------------------------------------------------------------
+
+    def make_location(self, spec: LocationSpec) -> Location:
+        """The location of SPEC, of the kind its entry asks for (not yet started)."""
+        if spec.is_remote:
+            return RemoteLocation(spec, self.console, self._write_state, clock=self.clock)
+        state_dir = self.workspace.state_dir
+        return LocalLocation(
+            spec,
+            self.console,
+            self._write_state,
+            socket_dir=self.socket_dir,
+            log=RotatingLog(log_file(state_dir, spec.name)),
+            planner=functools.partial(launchable_for, self.workspace),
+            values_dir=child_path(state_dir / "values", spec.name),
+            clock=self.clock,
+        )
+
+    def add(self, spec: LocationSpec) -> Location:
+        """Create the location and begin bringing it up (build, then start)."""
+        location = self.make_location(spec)
+        self.locations[spec.name] = location
+        self._background(location, location.bring_up())
+        return location
+
+    def _background(self, location: Location, work: Coroutine[Any, Any, None]) -> None:
+        """Run WORK for LOCATION; an unexpected exception fails the location, visibly."""
+        task = location.run_guarded("bringing it up", work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def reload(self) -> list[Change]:
+        """Re-read the workspace: start new, stop removed, and for changed locations build
+        and start the new version while the old one serves, switching over only once the
+        new one is up."""
+        if self.workspace.from_flags:
+            workspace = self.workspace  # the flags do not change; the code may have
+        else:
+            workspace = await asyncio.to_thread(load_workspace, self.workspace.path)
+        results: list[Change] = []
+        new = {spec.name: spec for spec in workspace.locations}
+        self.workspace = workspace
+        for name in [n for n in self.locations if n not in new]:
+            self._retire(self.locations.pop(name), "removed from the workspace")
+            results.append(Change(name, True, "removed"))
+        switches: dict[str, Coroutine[Any, Any, Change]] = {}
+        for name, spec in new.items():
+            current = self.locations.get(name)
+            if current is None:
+                self.add(spec)
+                results.append(Change(name, True, "added"))
+            elif current.spec == spec and await current.code_changed():
+                switches[name] = self._restart_for_code(current)
+            elif current.spec == spec:
+                results.append(Change(name, True, "unchanged"))
+            else:
+                switches[name] = self._switch(current, spec)
+        results += await asyncio.gather(*switches.values())
+        return results
+
+    async def _restart_for_code(self, location: Location) -> Change:
+        """Restart LOCATION (zero-downtime) because its source changed."""
+        before = location.pid
+        await location.restart()
+        await location.settled(location.spec.startup_timeout + SWITCH_MARGIN_SECONDS)
+        if location.state in UP and location.pid != before:
+            return Change(location.name, True, "code changed: restarted")
+        why = location.machine.last_error or location.state.value
+        return Change(location.name, False, f"code changed, but the new server failed ({why})")
+
+    async def _switch(self, old: Location, spec: LocationSpec) -> Change:
+        """Replace OLD by a location of the new SPEC: bring the new one up while the old one
+        serves, switch calls over once the new one is up, then stop the old one. A new
+        version that fails to build or start is dropped and the old one goes on."""
+        successor = self.make_location(spec)
+        if not (old.hands_over and successor.hands_over):
+            await old.stop("changed in the workspace")
+            self.locations[spec.name] = successor
+            self._background(successor, successor.bring_up())
+            return Change(spec.name, True, "changed: reconnected")
+        await successor.bring_up()
+        await successor.settled(spec.startup_timeout + SWITCH_MARGIN_SECONDS)
+        if successor.state not in UP and old.state in (*UP, State.UNHEALTHY):
+            why = successor.machine.last_error or successor.state.value
+            await successor.stop("its new version failed; the old one goes on")
+            self.console.line(spec.name, f"reload: the new version failed, kept the old: {why}")
+            message = f"changed, but the new version failed ({why}); the old one goes on"
+            return Change(spec.name, False, message)
+        self.locations[spec.name] = successor
+        self._retire(old, "replaced by its new version after a reload")
+        return Change(spec.name, True, "changed: restarted")
+
+    def _retire(self, location: Location, reason: str) -> None:
+        """Stop a location no longer in the workspace in the background: its runs in
+        progress drain (up to drain_timeout) while the reload answers at once."""
+        task = asyncio.create_task(location.stop(reason), name=f"retire-{location.name}")
+        self._retiring[task] = location
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
+
+    # -- watching files ----------------------------------------------------------------------
+
+    def _snapshot(self) -> tuple[object, ...]:
+        """What `--watch` compares: the workspace file and every local location's source."""
+        workspace: tuple[int, int] | None = None
+        if not self.workspace.from_flags:
+            with contextlib.suppress(OSError):
+                info = self.workspace.path.stat()
+                workspace = (info.st_size, info.st_mtime_ns)
+        return (workspace, *(fingerprint(spec) for spec in self.workspace.locations))
+
+    async def _watch_files(self) -> None:
+        """Reload when the workspace file or a location's source changes, once the change
+        has settled (an editor's save, a checkout, are several writes in a row)."""
+        last = await asyncio.to_thread(self._snapshot)
+        while True:
+            await self.clock.sleep(WATCH_INTERVAL_SECONDS)
+            now = await asyncio.to_thread(self._snapshot)
+            if now == last:
+                continue
+            while True:
+                await self.clock.sleep(WATCH_DEBOUNCE_SECONDS)
+                settled = await asyncio.to_thread(self._snapshot)
+                if settled == now:
+                    break
+                now = settled
+            self.console.event("files changed: reloading")
+            try:
+                changes = await self.reload()
+            except SupervisorError as exc:
+                self.console.event(f"reload failed, everything goes on as it was: {exc}")
+            else:
+                for change in changes:
+                    if change.message != "unchanged":
+                        self.console.line(change.location, f"reload: {change.message}")
+            # What the reload saw counts as seen, whatever it did with it.
+            last = await asyncio.to_thread(self._snapshot)
+
+    # -- the state file --------------------------------------------------------------------
+
+    def _write_state(self, final: bool = False) -> None:
+        if not self.record_state:
+            return
+        children = []
+        if not final:
+            for location in [*self.locations.values(), *self._retiring.values()]:
+                children += [
+                    {"location": c.location, "pid": c.pid, "create_time": c.create_time}
+                    for c in location.children()
+                ]
+        statefile.write_state(
+            self.workspace.state_dir,
+            {
+                "supervisor_pid": None if final else os.getpid(),
+                "workspace": str(self.workspace.path),
+                "control_socket": str(self.control_path),
+                "children": children,
+            },
+        )
+
+
+def run_supervisor(
+    workspace: WorkspaceSpec, console: Console | None = None, watch: bool = False
+) -> int:
+    """Run `up` in the foreground; return the exit code."""
+    return asyncio.run(Supervisor(workspace, console, watch=watch).run())
+
+
+def _signal_name(signum: int | None) -> str:
+    return signal.Signals(signum).name if signum is not None else "stop request"
