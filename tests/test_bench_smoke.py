@@ -49,6 +49,13 @@ FIGURES = {
         rf"per location \(hit \+ file-cache plan / 1\): {NUMBER} ms",
         r"^Goals: cold <= .* hit < .*: (met|NOT met)",
     ],
+    "faults.py": [
+        r"segfault\s+\S+\s+\d+ ms  code server killed by SIGSEGV",
+        r"memory\s+\S+\s+\d+ ms  memory limit exceeded",
+        r"import_hang\s+\S+\s+\d+ ms  not ready within the startup timeout",
+        r"healthy sibling: \d+ calls, \d+ failed \(goal 0\)",
+        r"^Goal \(every fault handled, the sibling never failed\): (met|NOT met)",
+    ],
     "materialize.py": [
         rf"\(a\) CLI `materialize c --upstream`:\s+{NUMBER} ms",
         rf"\(b\) control API, call -> final event:\s+{NUMBER} ms",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -345,3 +346,80 @@ def test_worker_flags_keep_values_that_look_like_flags() -> None:
     assert "--run-id=--run" in argv
     assert argv.count("--selection=-h") == 1 and "--selection=--upstream" in argv
     assert "--upstream" not in argv  # the request did not ask for upstream runs
+
+
+# -- build progress, on a terminal only ------------------------------------------------------
+
+
+def run_on_a_terminal(argv: list[str], cwd: Path, timeout: float) -> tuple[int, str]:
+    """Run ARGV with a pseudo-terminal as its stderr (stdout too); its code and output."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, cwd=cwd)
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # the other end closed: the process is gone
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(max(deadline - time.monotonic(), 1))
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.timeout(300)
+def test_a_build_shows_its_progress_on_a_terminal_and_not_in_a_pipe(tmp_path: Path) -> None:
+    (tmp_path / "loc.py").write_text(ASSETS)
+    for name in ("tty", "pipe"):
+        write(
+            tmp_path / f"{name}.yaml",
+            f"""
+            envs_dir: envs-{name}
+            load_from:
+              - python_file: {{relative_path: loc.py, requirements: [six==1.16.0]}}
+            """,
+        )
+    code, shown = run_on_a_terminal(
+        [SUPERVISOR, "env", "build", "-w", "tty.yaml"], tmp_path, timeout=240
+    )
+    assert code == 0, shown
+    assert re.search(r"py3\S+: Resolved \d+ packages", shown), shown
+    assert re.search(r"py3\S+: Installed \d+ packages", shown), shown
+    piped = subprocess.run(
+        [SUPERVISOR, "env", "build", "-w", "pipe.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert "Resolved" not in piped.stderr + piped.stdout
+    assert "built py3" in piped.stderr
+
+
+def test_the_ticker_tells_how_long_a_build_has_run() -> None:
+    from supervisor.envs.build import _Ticker
+
+    heard: list[str] = []
+    ticker = _Ticker("py3.11-abc", heard.append)
+    try:
+        wait_for(lambda: heard, 10, "the first tick")
+    finally:
+        ticker.stop()
+    assert re.fullmatch(r"building py3\.11-abc: \d+s", heard[0]), heard

@@ -190,7 +190,9 @@ class Harness:
         self.clock.on_sleep = self._changed.set
 
     @staticmethod
-    def _planner(spec: LocationSpec, progress: Callable[[str], None]) -> Launchable:
+    def _planner(
+        spec: LocationSpec, progress: Callable[[str], None], live: Callable[[str], None] | None
+    ) -> Launchable:
         return Launchable(["fake"], {}, None, "3.11.7", "key")
 
     def _spawn(
@@ -363,7 +365,9 @@ def test_policy_never_stops_after_the_first_exit(tmp_path: Path) -> None:
 def test_an_exception_while_preparing_ends_in_build_failed_with_the_reason(
     tmp_path: Path,
 ) -> None:
-    def broken_planner(spec: LocationSpec, progress: Callable[[str], None]) -> Launchable:
+    def broken_planner(
+        spec: LocationSpec, progress: Callable[[str], None], live: object
+    ) -> Launchable:
         raise OSError(28, "No space left on device", "/envs/.tmp-1/site-packages")
 
     async def scenario() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -39,7 +40,8 @@ def env_build(workspace_file: Path, locations: tuple[str, ...]) -> None:
     if not requests:
         say("no location here needs an environment")
         return
-    report = build_all(workspace.envs_dir, requests.values(), say)
+    live = say if sys.stderr.isatty() else None  # a build's progress, for a person only
+    report = build_all(workspace.envs_dir, requests.values(), say, live)
     for name, request in requests.items():
         if request.key in report.built:
             built = report.built[request.key]

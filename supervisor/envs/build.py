@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,6 +34,11 @@ from supervisor.runtime import install_runtime, runtime_hash
 MANIFEST = "manifest.json"
 LOCKS = ".locks"
 TEMP_PREFIX = ".tmp-"
+# What uv says of a step it finished ("Resolved 5 packages in 20ms"): shown when watched.
+UV_SUMMARIES = ("Resolved", "Prepared", "Installed", "Uninstalled", "Audited", "Built")
+# Live progress of a build: first after this long, then every TICK_SECONDS.
+TICK_FIRST_SECONDS = 1.0
+TICK_SECONDS = 3.0
 
 Progress = Callable[[str], None]
 
@@ -71,8 +77,12 @@ def ensure_env(
     request: EnvRequest,
     progress: Progress | None = None,
     lock_timeout: float = 900.0,
+    live: Progress | None = None,
 ) -> BuiltEnv:
-    """Return REQUEST's environment, building it if needed; EnvBuildError names the locations."""
+    """Return REQUEST's environment, building it if needed; EnvBuildError names the locations.
+
+    PROGRESS hears what happens (a line per step); LIVE, given only where a person watches
+    a terminal, also hears how a build goes while it runs (elapsed time, packages)."""
     found = lookup(envs_dir, request)
     if found is not None:
         return found
@@ -84,7 +94,7 @@ def ensure_env(
         if found is not None:
             return found
         _remove_dead_builds(envs_dir, request, say)
-        return _build(envs_dir, request, say)
+        return _build(envs_dir, request, say, live)
 
 
 def _remove_dead_builds(envs_dir: Path, request: EnvRequest, say: Progress) -> None:
@@ -122,7 +132,9 @@ def _key_lock(envs_dir: Path, request: EnvRequest, timeout: float, say: Progress
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build(envs_dir: Path, request: EnvRequest, say: Progress) -> BuiltEnv:
+def _build(
+    envs_dir: Path, request: EnvRequest, say: Progress, live: Progress | None = None
+) -> BuiltEnv:
     started = time.monotonic()
     target = envs_dir / request.name
     temp = envs_dir / f"{TEMP_PREFIX}{request.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -130,14 +142,17 @@ def _build(envs_dir: Path, request: EnvRequest, say: Progress) -> BuiltEnv:
         say(request.note)
     via = "" if request.builder == "uv" else f" with {request.builder}"
     say(f"building {request.name}{via} for {', '.join(request.locations)}")
+    ticker = _Ticker(request.name, live) if live else None
     try:
-        timings, site_packages = _populate(temp, target, request)
+        timings, site_packages = _populate(temp, target, request, live)
         timings["total"] = time.monotonic() - started
         manifest = _manifest(request, site_packages, timings)
         (temp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         # Last: only a complete environment ever has the target's name.
         os.rename(temp, target)
     finally:
+        if ticker is not None:
+            ticker.stop()
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
     seconds = time.monotonic() - started
@@ -145,13 +160,15 @@ def _build(envs_dir: Path, request: EnvRequest, say: Progress) -> BuiltEnv:
     return BuiltEnv(target, request.key, False, seconds)
 
 
-def _populate(temp: Path, target: Path, request: EnvRequest) -> tuple[dict[str, float], Path]:
+def _populate(
+    temp: Path, target: Path, request: EnvRequest, live: Progress | None = None
+) -> tuple[dict[str, float], Path]:
     """Make the venv in TEMP (to be renamed TARGET), install the requirements and the
     runtime; seconds per step."""
     if request.builder == "pip":
         timings = pip.make_env(temp, target, request)
     else:
-        timings = _make_with_uv(temp, request)
+        timings = _make_with_uv(temp, request, live)
     step = time.monotonic()
     site_packages = site_packages_of(temp, request.python.version)
     install_runtime(site_packages)
@@ -159,7 +176,9 @@ def _populate(temp: Path, target: Path, request: EnvRequest) -> tuple[dict[str, 
     return timings, site_packages
 
 
-def _make_with_uv(temp: Path, request: EnvRequest) -> dict[str, float]:
+def _make_with_uv(
+    temp: Path, request: EnvRequest, live: Progress | None = None
+) -> dict[str, float]:
     """Make the venv in TEMP with uv and install the requirements; seconds per step."""
     timings: dict[str, float] = {}
     step = time.monotonic()
@@ -168,8 +187,18 @@ def _make_with_uv(temp: Path, request: EnvRequest) -> dict[str, float]:
     timings["venv"] = time.monotonic() - step
     step = time.monotonic()
     python = str(temp / "bin" / "python")
-    install = ["pip", "install", "--quiet", "--python", python, *request.install_requirements()]
-    _run_uv(request, "install the requirements", install)
+    # Watched live, uv says what it resolved and installed (it says nothing with --quiet).
+    quiet = [] if live else ["--quiet"]
+    install = ["pip", "install", *quiet, "--python", python, *request.install_requirements()]
+    on_line = None
+    if live is not None:
+        show = live
+
+        def on_line(line: str) -> None:
+            if line.startswith(UV_SUMMARIES):
+                show(f"{request.name}: {line.strip()}")
+
+    _run_uv(request, "install the requirements", install, on_line)
     timings["install"] = time.monotonic() - step
     return timings
 
@@ -206,8 +235,37 @@ def uv_environment() -> dict[str, str]:
     return env
 
 
-def _run_uv(request: EnvRequest, what: str, args: list[str]) -> None:
-    run_tool(request, "uv", what, [tools.uv_binary(), *args], uv_environment())
+def _run_uv(
+    request: EnvRequest,
+    what: str,
+    args: list[str],
+    on_line: Callable[[str], None] | None = None,
+) -> None:
+    run_tool(request, "uv", what, [tools.uv_binary(), *args], uv_environment(), on_line)
+
+
+class _Ticker:
+    """While a build runs, tells LIVE how long it has taken: first after a second, then
+    every few seconds (a build that takes longer than that is worth watching)."""
+
+    def __init__(self, name: str, live: Progress) -> None:
+        self._name = name
+        self._live = live
+        self._started = time.monotonic()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"ticker-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        wait = TICK_FIRST_SECONDS
+        while not self._stopped.wait(wait):
+            elapsed = time.monotonic() - self._started
+            self._live(f"building {self._name}: {elapsed:.0f}s")
+            wait = TICK_SECONDS
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(TICK_SECONDS)
 
 
 def site_packages_of(env: Path, version: str) -> Path:

@@ -8,6 +8,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from functools import cache
 
 from supervisor.envs.keys import EnvRequest
@@ -17,6 +19,8 @@ from supervisor.errors import EnvBuildError
 QUOTED_LINES = 25
 # A build step that takes longer than this is stuck (a hung index, say), not slow.
 TOOL_TIMEOUT = 1800.0
+# Once the tool exited, how long its output may take to be read to the end.
+READER_JOIN_SECONDS = 5.0
 
 # A guardian that leads a process group of its own and runs the tool in it: told by the
 # kernel when the supervisor dies (the parent-death signal, set by util-linux's setpriv
@@ -53,9 +57,14 @@ def _guardian() -> tuple[str, ...]:
     return (sys.executable, "-S", "-E", "-c", _GUARDIAN_PY)
 
 
-def _run_guarded(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, str]:
-    """Run ARGV under the guardian; (exit code, stdout, stderr). TimeoutExpired at TIMEOUT,
-    with the whole group ended."""
+def _run_guarded(
+    argv: list[str],
+    env: dict[str, str],
+    timeout: float,
+    on_line: Callable[[str], None] | None = None,
+) -> tuple[int, str, str]:
+    """Run ARGV under the guardian; (exit code, stdout, stderr). ON_LINE hears each line of
+    stderr as it comes. TimeoutExpired at TIMEOUT, with the whole group ended."""
     guardian = _guardian()
     prefix = [*guardian, str(os.getpid())] if guardian else []
     proc = subprocess.Popen(
@@ -68,7 +77,10 @@ def _run_guarded(argv: list[str], env: dict[str, str], timeout: float) -> tuple[
         start_new_session=True,
     )
     try:
-        out, err = proc.communicate(timeout=timeout)
+        if on_line is None:
+            out, err = proc.communicate(timeout=timeout)
+        else:
+            out, err = _read_live(proc, timeout, on_line)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -77,13 +89,46 @@ def _run_guarded(argv: list[str], env: dict[str, str], timeout: float) -> tuple[
     return proc.returncode, out, err
 
 
+def _read_live(
+    proc: subprocess.Popen[str], timeout: float, on_line: Callable[[str], None]
+) -> tuple[str, str]:
+    """Collect PROC's output, passing each stderr line to ON_LINE as it arrives."""
+    assert proc.stdout is not None and proc.stderr is not None, "both are pipes"
+    out: list[str] = []
+    err: list[str] = []
+
+    def stderr_lines() -> None:
+        assert proc.stderr is not None, "a pipe"
+        for line in proc.stderr:
+            err.append(line)
+            with contextlib.suppress(Exception):  # a display's trouble is not the build's
+                on_line(line.rstrip("\n"))
+
+    def stdout_text() -> None:
+        assert proc.stdout is not None, "a pipe"
+        out.append(proc.stdout.read())
+
+    readers = [threading.Thread(target=f, daemon=True) for f in (stderr_lines, stdout_text)]
+    for reader in readers:
+        reader.start()
+    proc.wait(timeout)
+    for reader in readers:
+        reader.join(READER_JOIN_SECONDS)
+    return "".join(out), "".join(err)
+
+
 def run_tool(
-    request: EnvRequest, tool: str, what: str, argv: list[str], env: dict[str, str]
+    request: EnvRequest,
+    tool: str,
+    what: str,
+    argv: list[str],
+    env: dict[str, str],
+    on_line: Callable[[str], None] | None = None,
 ) -> str:
     """Run ARGV (TOOL doing WHAT) under the guardian; its stdout, or EnvBuildError quoting
-    the last lines the tool wrote."""
+    the last lines the tool wrote. ON_LINE hears its stderr lines as they come."""
     try:
-        code, out, err = _run_guarded(argv, env, TOOL_TIMEOUT)
+        code, out, err = _run_guarded(argv, env, TOOL_TIMEOUT, on_line)
     except subprocess.TimeoutExpired:
         raise EnvBuildError(
             request.locations, f"{tool} did not {what} within {TOOL_TIMEOUT:g}s"

@@ -30,7 +30,10 @@ class BuildReport:
 
 
 def build_all(
-    envs_dir: Path, requests: Iterable[EnvRequest], progress: Progress | None = None
+    envs_dir: Path,
+    requests: Iterable[EnvRequest],
+    progress: Progress | None = None,
+    live: Progress | None = None,
 ) -> BuildReport:
     """Ensure each distinct environment, different keys in parallel; a failure stops no other."""
     unique = {r.key: r for r in requests}
@@ -39,7 +42,10 @@ def build_all(
     if not unique:
         return BuildReport(built, failed)
     with ThreadPoolExecutor(min(MAX_PARALLEL_BUILDS, len(unique))) as pool:
-        futures = {key: pool.submit(ensure_env, envs_dir, r, progress) for key, r in unique.items()}
+        futures = {
+            key: pool.submit(ensure_env, envs_dir, r, progress, live=live)
+            for key, r in unique.items()
+        }
         for key, future in futures.items():
             try:
                 built[key] = future.result()

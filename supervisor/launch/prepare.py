@@ -45,9 +45,12 @@ def request_for(workspace: WorkspaceSpec, location: LocationSpec) -> EnvRequest:
 
 
 def build_for(
-    workspace: WorkspaceSpec, request: EnvRequest, progress: Progress | None = None
+    workspace: WorkspaceSpec,
+    request: EnvRequest,
+    progress: Progress | None = None,
+    live: Progress | None = None,
 ) -> BuiltEnv:
-    return ensure_env(workspace.envs_dir, request, progress)
+    return ensure_env(workspace.envs_dir, request, progress, live=live)
 
 
 def _target_flags(location: LocationSpec) -> list[str]:
@@ -117,7 +120,10 @@ def launchable_external(workspace: WorkspaceSpec, location: LocationSpec) -> Lau
 
 
 def launchable_for(
-    workspace: WorkspaceSpec, location: LocationSpec, progress: Progress | None = None
+    workspace: WorkspaceSpec,
+    location: LocationSpec,
+    progress: Progress | None = None,
+    live: Progress | None = None,
 ) -> Launchable:
     """Everything a local location needs before its server can start: its interpreter, its
     environment (built when missing) and its command line. Blocking: uv may run."""
@@ -125,7 +131,7 @@ def launchable_for(
         return launchable_external(workspace, location)
     request = request_for(workspace, location)
     try:
-        built = build_for(workspace, request, progress)
+        built = build_for(workspace, request, progress, live)
     except EnvBuildError as exc:
         if not location.line or exc.where:
             raise

@@ -38,7 +38,8 @@ DRAIN_MARGIN_SECONDS = 5.0
 
 # From a spec to what starts its server: finds the interpreter, builds the environment.
 # Blocking (it runs uv): called in a worker thread.
-Planner = Callable[[LocationSpec, Progress], Launchable]
+# The second Progress hears how a build goes while it runs: given only on a terminal.
+Planner = Callable[[LocationSpec, Progress, "Progress | None"], Launchable]
 
 
 class LocalLocation(Location):
@@ -193,7 +194,8 @@ class LocalLocation(Location):
         try:
             if needs_env(self.spec):
                 self.move(State.BUILDING, "finding the interpreter and environment")
-            return await asyncio.to_thread(self.planner, self.spec, progress)
+            live = progress if self.console.is_terminal else None
+            return await asyncio.to_thread(self.planner, self.spec, progress, live)
         except SupervisorError as exc:
             self.move(State.BUILD_FAILED, str(exc), error=True)
         except Exception as exc:

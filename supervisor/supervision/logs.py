@@ -70,6 +70,8 @@ class Console:
     def __init__(self, stream: TextIO | None = None, width: int = 12) -> None:
         self.stream = stream or sys.stdout
         self.colour = use_colour(self.stream)
+        # Live progress (a build's elapsed time) is for a person at a terminal, not a pipe.
+        self.is_terminal = self.stream.isatty()
         self.width = width
         self._colours: dict[str, int] = {}
         self._lock = threading.Lock()
