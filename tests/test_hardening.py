@@ -423,3 +423,123 @@ def test_the_ticker_tells_how_long_a_build_has_run() -> None:
     finally:
         ticker.stop()
     assert re.fullmatch(r"building py3\.11-abc: \d+s", heard[0]), heard
+
+
+# -- failures that used to leave things stuck, and small things a user trips on ---------------
+
+
+@pytest.mark.parametrize("envs_dir", ["afile", "/proc/nope"])
+def test_an_unusable_envs_dir_is_refused_before_anything_starts(
+    tmp_path: Path, envs_dir: str
+) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "loc.py").write_text(ASSETS)
+    write(
+        tmp_path / "workspace.yaml", f"envs_dir: {envs_dir}\nload_from:\n  - python_file: loc.py\n"
+    )
+    for command in (["up"], ["check"], ["env", "build"]):
+        out = subprocess.run(
+            [SUPERVISOR, *command, "-w", "workspace.yaml"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert out.returncode == 2, (command, out.stdout, out.stderr)
+        assert f"{tmp_path / 'workspace.yaml'}:1 envs_dir: cannot hold environments" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
+@pytest.mark.timeout(300)
+def test_a_requirement_that_does_not_resolve_names_its_workspace_line(
+    tmp_path: Path, shared_envs_dir: Path
+) -> None:
+    (tmp_path / "loc.py").write_text(ASSETS)
+    write(
+        tmp_path / "workspace.yaml",
+        f"""
+        envs_dir: {shared_envs_dir}
+        load_from:
+          - python_file: {{relative_path: loc.py, requirements: [no-such-dist-wsup-test==9.9]}}
+        """,
+    )
+    out = subprocess.run(
+        [SUPERVISOR, "check", "--json", "-w", "workspace.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 1, out.stderr
+    stable = next(r for r in json.loads(out.stdout) if r["check"] == "stable")
+    assert stable["detail"].startswith(f"{tmp_path / 'workspace.yaml'}:4: environment of"), stable
+    assert "no-such-dist-wsup-test" in stable["detail"] and "  | " in stable["detail"], stable
+
+
+@pytest.mark.timeout(300)
+def test_a_start_that_hangs_backs_off_and_status_says_when_next(
+    tmp_path: Path, shared_envs_dir: Path
+) -> None:
+    """A start that runs into its deadline took longer than stable_after (as 60 s does against
+    the default 10 s): it must not count as a stable run that resets the back-off."""
+    from tests.helpers import FIXTURES
+
+    workspace = write(
+        tmp_path / "workspace.yaml",
+        f"""
+        envs_dir: {shared_envs_dir}
+        load_from:
+          - python_file: {{relative_path: {FIXTURES}/faults/hang_on_import.py,
+                           location_name: stuck, startup_timeout: 1,
+                           restart: {{backoff_initial: 2, backoff_max: 4, stable_after: 0.5}}}}
+        """,
+    )
+    up = Up(workspace)
+    try:
+        entry = up.wait(
+            "stuck",
+            lambda e: e["state"] == "BACKOFF" and e["restarts"] >= 2,
+            120,
+            "a second restart, after a back-off",
+        )
+        assert entry["next_attempt"] is not None, entry
+        assert "restart 2 in 2.0s (back-off)" in entry["last_error"], entry
+        table = subprocess.run(
+            [SUPERVISOR, "status", "-w", str(workspace)], capture_output=True, text=True, timeout=60
+        )
+        assert "next start in" in table.stdout or "STARTING" in table.stdout, table.stdout
+    finally:
+        up.stop()
+
+
+def test_two_workspace_files_of_one_folder_say_they_share_its_state(private_up) -> None:
+    up, root = private_up
+    other = write(root / "other.yaml", "load_from:\n  - python_file: .hidden.py\n")
+    out = subprocess.run(
+        [SUPERVISOR, "up", "-w", str(other)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1, out.stderr
+    assert f"another supervisor is running {up.workspace_file}" in out.stderr
+    assert "share its state folder" in out.stderr
+    assert f"supervisor down -w {up.workspace_file}" in out.stderr
+
+
+def test_runs_status_takes_the_event_names_people_see(private_up) -> None:
+    up, _ = private_up
+    subprocess.run(
+        [SUPERVISOR, "materialize", "first", "-w", str(up.workspace_file)],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    listed = {}
+    for status in ("SUCCESS", "RUN_SUCCESS", "run_success"):
+        out = subprocess.run(
+            [SUPERVISOR, "runs", "--status", status, "--json", "-w", str(up.workspace_file)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        listed[status] = [r["id"] for r in json.loads(out.stdout)]
+    assert listed["SUCCESS"] and listed["SUCCESS"] == listed["RUN_SUCCESS"] == listed["run_success"]
