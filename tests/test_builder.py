@@ -19,13 +19,12 @@ from supervisor.errors import EnvBuildError, SupervisorError, WorkspaceError
 from supervisor.runtime import runtime_hash
 from supervisor.workspace import load_workspace
 from tests.helpers import EXAMPLES
-from tests.uphelp import SUPERVISOR
+from tests.uphelp import cli
 
 # Above the longest inner wait: a pip build of a small package, and one `supervisor` call.
 pytestmark = pytest.mark.timeout(600)
 
 LOCATION = EXAMPLES / "empty_location.py"
-CLI_TIMEOUT = 120
 
 
 def write_workspace(root: Path, body: str) -> Path:
@@ -48,10 +47,6 @@ def two_builders(root: Path, requirement: str) -> Path:
           - python_file: {{relative_path: {LOCATION}, location_name: uved}}
         """,
     )
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SUPERVISOR, *args], capture_output=True, text=True, timeout=CLI_TIMEOUT)
 
 
 @pytest.fixture(scope="module")

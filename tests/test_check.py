@@ -3,6 +3,7 @@ fails with the right check named; the JUnit report is parsed back and matches.""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -20,16 +21,14 @@ import pytest
 from supervisor.runtime import install_runtime
 from supervisor.tools import uv_binary
 from tests.helpers import EXAMPLES, FIXTURES, pyenv_python, remove, short_tempdir, wait_for
-from tests.uphelp import SUPERVISOR
+from tests.uphelp import SUPERVISOR, cli
 
 EMPTY = EXAMPLES / "empty_location.py"
 # Above the longest inner wait (a cold `env build`, a `cli` call of up to 600 s), so that
 # the wait's own message is what a slow run reports.
 pytestmark = pytest.mark.timeout(900)
-
-
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SUPERVISOR, *args], capture_output=True, text=True, timeout=timeout)
+# A check may build environments cold: its calls get longer than other commands.
+cli = functools.partial(cli, timeout=600)
 
 
 @pytest.fixture(scope="module")

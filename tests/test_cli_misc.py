@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import EXAMPLES
-from tests.uphelp import SUPERVISOR
+from tests.uphelp import cli
 
 # Above the longest inner wait (one `cli` call, an environment build included).
 pytestmark = pytest.mark.timeout(600)
-
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SUPERVISOR, *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_pythons_lists_what_was_found() -> None:

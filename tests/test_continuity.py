@@ -20,15 +20,11 @@ from supervisor.control.client import ControlClient
 from supervisor.errors import SupervisorError
 from supervisor.tools import uv_binary
 from tests.helpers import FIXTURES, pid_gone, process_states, pyenv_python, wait_for
-from tests.uphelp import SUPERVISOR, Up
+from tests.uphelp import SUPERVISOR, Up, cli
 
 # Above the longest chain of inner waits (a start of up to 180 s, restarts, a reload of up to
 # 300 s), so that the wait that ran out is what a slow run reports.
 pytestmark = pytest.mark.timeout(900)
-
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SUPERVISOR, *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

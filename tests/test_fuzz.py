@@ -31,7 +31,15 @@ from supervisor.errors import WorkspaceError
 from supervisor.launch.blocking import BlockingServer, start_blocking
 from supervisor.launch.command import code_server_command
 from supervisor.supervision.statefile import control_socket
-from supervisor.workspace import WorkspaceSpec, check_paths, envs_dir_problem, load_workspace
+from supervisor.workspace import (
+    WorkspaceSpec,
+    check_paths,
+    convert,
+    envs_dir_problem,
+    load_workspace,
+)
+from supervisor.workspace.specs import KINDS as SPEC_KINDS
+from supervisor.workspace.specs import HealthSpec, RestartSpec
 from tests.helpers import EXAMPLES, remove, short_tempdir
 from tests.uphelp import SUPERVISOR, Up
 
@@ -45,51 +53,30 @@ FUZZ = settings(
 
 # --- random workspace files ------------------------------------------------------------
 
-KINDS = ("python_module", "python_file", "python_package", "autoload_defs_module", "grpc_server")
-KEYS = (
-    *KINDS,
-    "load_from",
-    "defaults",
-    "envs_dir",
-    "module_name",
-    "package_name",
-    "relative_path",
-    "attribute",
-    "working_directory",
-    "location_name",
-    "executable_path",
-    "host",
-    "port",
-    "socket",
-    "ssl",
-    "additional_metadata",
-    "python",
-    "requirements",
-    "env",
-    "startup_timeout",
-    "drain_timeout",
-    "heartbeat_timeout",
-    "memory_limit",
-    "health",
-    "interval",
-    "timeout",
-    "failures",
-    "restart",
-    "policy",
-    "max_restarts",
-    "window",
-    "backoff_initial",
-    "backoff_max",
-    "stable_after",
-    "runtime",
-    "standby",
-    "dagster",
-    "webserver",
-    "daemon",
-    "version",
-    "ui",
-    "enabled",
-    "token_file",
+# The parser's own vocabulary (so that a new key is fuzzed as soon as it exists), and keys
+# it does not know yet but a user may well write (other issues' keys, Dagster's newest kind).
+HEALTH_KEYS = tuple(f.name for f in dataclasses.fields(HealthSpec))
+RESTART_KEYS = tuple(f.name for f in dataclasses.fields(RestartSpec))
+OUR_KEYS = tuple(k for k in convert.OUR_KEYS if k not in ("health", "restart"))
+KINDS = (*SPEC_KINDS, "autoload_defs_module")
+NOT_YET = (
+    *("runtime", "standby", "dagster", "webserver", "daemon", "version"),
+    *("ui", "enabled", "token_file"),
+)
+KEYS = tuple(
+    dict.fromkeys(
+        (
+            *KINDS,
+            *convert.TOP_KEYS,
+            *convert.TARGET_KEYS.values(),
+            *convert.CODE_KEYS,
+            *convert.GRPC_KEYS,
+            *convert.OUR_KEYS,
+            *HEALTH_KEYS,
+            *RESTART_KEYS,
+            *NOT_YET,
+        )
+    )
 )
 # Plausible values, so that the fuzzing also reaches the checks behind the type checks.
 WORDS = (
@@ -156,29 +143,12 @@ documents = (
     | values
 )
 # Well-shaped documents with random values where values go: past the shape checks.
-HEALTH_KEYS = ("interval", "timeout", "failures")
-RESTART_KEYS = (
-    "policy",
-    "max_restarts",
-    "window",
-    "backoff_initial",
-    "backoff_max",
-    "stable_after",
-)
-OUR_KEYS = (
-    "python",
-    "requirements",
-    "env",
-    "startup_timeout",
-    "drain_timeout",
-    "heartbeat_timeout",
-    "memory_limit",
-)
 TARGETS = {
-    "python_module": ("module_name", "attribute", "working_directory", "location_name"),
-    "python_file": ("relative_path", "attribute", "working_directory", "location_name"),
-    "python_package": ("package_name", "attribute", "working_directory", "location_name"),
-    "grpc_server": ("host", "port", "socket", "location_name", "ssl", "additional_metadata"),
+    **{
+        kind: (key, *(k for k in convert.CODE_KEYS if k != "executable_path"))
+        for kind, key in convert.TARGET_KEYS.items()
+    },
+    "grpc_server": convert.GRPC_KEYS,
 }
 ours = st.fixed_dictionaries(
     {},

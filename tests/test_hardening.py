@@ -22,7 +22,7 @@ from supervisor.safepath import MAX_ENCODED, child_path, encode_name
 from supervisor.supervision.supervisor import DUPLICATE_SIGNAL_SECONDS
 from supervisor.workspace import load_workspace, workspace_from_targets
 from tests.helpers import wait_for
-from tests.uphelp import SUPERVISOR, Up
+from tests.uphelp import SUPERVISOR, Up, cli
 
 ASSETS = """
 from supervisor import Definitions, asset
@@ -124,12 +124,7 @@ def private_up(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path):
 
 def test_paths_from_an_odd_name_stay_in_the_state_folders(private_up) -> None:
     up, root = private_up
-    out = subprocess.run(
-        [SUPERVISOR, "materialize", "first", "-w", str(up.workspace_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = cli("materialize", "first", "-w", str(up.workspace_file), timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     state = root / ".supervisor"
     assert (state / "logs" / "%2Ehidden.log").is_file()
@@ -242,12 +237,7 @@ TWO_ASSETS = ASSETS.replace(
 
 
 def asset_keys(workspace: Path, name: str) -> list[str]:
-    out = subprocess.run(
-        [SUPERVISOR, "ls", name, "--json", "-w", str(workspace)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = cli("ls", name, "--json", "-w", str(workspace), timeout=60)
     if out.returncode != 0:
         return []
     return [a["key"] for a in json.loads(out.stdout)[0]["assets"]]
@@ -272,12 +262,7 @@ def test_changed_code_is_served_after_a_reload(
         assert asset_keys(workspace, "edited") == ["first"]
         code.write_text(textwrap.dedent(TWO_ASSETS))
         if how == "reload":
-            out = subprocess.run(
-                [SUPERVISOR, "reload", "-w", str(workspace)],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            out = cli("reload", "-w", str(workspace), timeout=120)
             assert out.returncode == 0, out.stdout + out.stderr
             assert "code changed: restarted" in out.stdout + out.stderr
         wait_for(
@@ -401,13 +386,7 @@ def test_a_build_shows_its_progress_on_a_terminal_and_not_in_a_pipe(tmp_path: Pa
     assert code == 0, shown
     assert re.search(r"py3\S+: Resolved \d+ packages", shown), shown
     assert re.search(r"py3\S+: Installed \d+ packages", shown), shown
-    piped = subprocess.run(
-        [SUPERVISOR, "env", "build", "-w", "pipe.yaml"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-    )
+    piped = cli("env", "build", "-w", "pipe.yaml", timeout=240, cwd=tmp_path)
     assert piped.returncode == 0, piped.stderr
     assert "Resolved" not in piped.stderr + piped.stdout
     assert "built py3" in piped.stderr
@@ -438,13 +417,7 @@ def test_an_unusable_envs_dir_is_refused_before_anything_starts(
         tmp_path / "workspace.yaml", f"envs_dir: {envs_dir}\nload_from:\n  - python_file: loc.py\n"
     )
     for command in (["up"], ["check"], ["env", "build"]):
-        out = subprocess.run(
-            [SUPERVISOR, *command, "-w", "workspace.yaml"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-        )
+        out = cli(*command, "-w", "workspace.yaml", timeout=60, cwd=tmp_path)
         assert out.returncode == 2, (command, out.stdout, out.stderr)
         assert f"{tmp_path / 'workspace.yaml'}:1 envs_dir: cannot hold environments" in out.stderr
         assert "Traceback" not in out.stderr
@@ -463,13 +436,7 @@ def test_a_requirement_that_does_not_resolve_names_its_workspace_line(
           - python_file: {{relative_path: loc.py, requirements: [no-such-dist-wsup-test==9.9]}}
         """,
     )
-    out = subprocess.run(
-        [SUPERVISOR, "check", "--json", "-w", "workspace.yaml"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-    )
+    out = cli("check", "--json", "-w", "workspace.yaml", timeout=240, cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     stable = next(r for r in json.loads(out.stdout) if r["check"] == "stable")
     assert stable["detail"].startswith(f"{tmp_path / 'workspace.yaml'}:4: environment of"), stable
@@ -534,12 +501,7 @@ def test_runs_status_takes_the_event_names_people_see(private_up) -> None:
     )
     listed = {}
     for status in ("SUCCESS", "RUN_SUCCESS", "run_success"):
-        out = subprocess.run(
-            [SUPERVISOR, "runs", "--status", status, "--json", "-w", str(up.workspace_file)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = cli("runs", "--status", status, "--json", "-w", str(up.workspace_file), timeout=60)
         assert out.returncode == 0, out.stderr
         listed[status] = [r["id"] for r in json.loads(out.stdout)]
     assert listed["SUCCESS"] and listed["SUCCESS"] == listed["RUN_SUCCESS"] == listed["run_success"]

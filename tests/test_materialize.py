@@ -19,15 +19,11 @@ from supervisor._proto import codeserver_pb2 as cs
 from supervisor._proto_host import control_pb2 as pb
 from supervisor.control.client import ControlClient
 from tests.helpers import FIXTURES, pid_gone, process_states, wait_for
-from tests.uphelp import SUPERVISOR, Up
+from tests.uphelp import SUPERVISOR, Up, cli
 
 # Above the longest chain of inner waits (two starts of up to 120 s each in the shared
 # fixture, then a test's own calls), so that the wait that ran out is what a slow run reports.
 pytestmark = pytest.mark.timeout(600)
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SUPERVISOR, *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

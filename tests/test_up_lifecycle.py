@@ -16,16 +16,12 @@ import pytest
 
 from supervisor.supervision import statefile
 from tests.helpers import EXAMPLES, pid_gone, process_states, wait_for
-from tests.uphelp import SUPERVISOR, Up
+from tests.uphelp import SUPERVISOR, Up, cli
 
 STARTED = re.compile(r"Started code server for \w+ \S+ on port (\d+) in process (\d+)")
 # Above the longest chain of inner waits (three starts of up to 120 s each in the shared
 # fixture, reloads of up to 150 s), so that the wait that ran out is what a slow run reports.
 pytestmark = pytest.mark.timeout(600)
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SUPERVISOR, *args], capture_output=True, text=True, timeout=timeout)
 
 
 def free_port() -> int:

@@ -19,6 +19,16 @@ from supervisor.errors import SupervisorError
 from tests.helpers import wait_for
 
 SUPERVISOR = str(Path(sys.executable).parent / "supervisor")
+CLI_TIMEOUT = 300.0
+
+
+def cli(
+    *args: str, timeout: float = CLI_TIMEOUT, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `supervisor ARGS...` to its end; its exit code and text output."""
+    return subprocess.run(
+        [SUPERVISOR, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
 
 
 class Up:

@@ -135,9 +135,11 @@ async def run_check(
             others = {n: d for n, d in declared.items() if n != spec.name}
             tasks[spec.name] = asyncio.create_task(_check_one(location, others, options))
         stop = asyncio.create_task(interrupted.wait())
-        await asyncio.wait({stop, *tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
-        while not stop.done() and not all(task.done() for task in tasks.values()):
-            await asyncio.wait({stop, *tasks.values()}, return_when=asyncio.FIRST_COMPLETED)
+        pending: set[asyncio.Task[Any]] = set(tasks.values())
+        while pending and not stop.done():
+            # Only what is still running: a finished task would wake every wait at once.
+            _, pending = await asyncio.wait({stop, *pending}, return_when=asyncio.FIRST_COMPLETED)
+            pending.discard(stop)
         stop.cancel()
         results = []
         for spec in specs:

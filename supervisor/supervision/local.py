@@ -255,8 +255,10 @@ class LocalLocation(Location):
         socket = self.socket_dir / socket_name(self.name)
         argv = [*self.launchable.argv, "--socket", str(socket)]
         launchable = self.launchable
-        # Taken before the start: a change made while it loads shows as a change.
-        source = await asyncio.to_thread(fingerprint, self.spec)
+        # Taken in a thread as the server starts (off the start's path, a walk of the code's
+        # folder may take a while), before it has read its code: a change made while it
+        # loads shows as a change.
+        source = asyncio.create_task(asyncio.to_thread(fingerprint, self.spec))
         process = self.spawn(self.name, argv, launchable.env, launchable.cwd, self._output, socket)
         self.tracker.on_started(self.clock.monotonic())
         start = asyncio.create_task(process.start(self.spec.startup_timeout))
@@ -271,7 +273,7 @@ class LocalLocation(Location):
                 await process.stop(self.spec.drain_timeout)
             return Asked.STOP
         try:
-            return Started(process, start.result(), source)
+            return Started(process, start.result(), await source)
         except CodeServerError as exc:
             return StartFailed(exc.reason)
 
@@ -392,7 +394,7 @@ class LocalLocation(Location):
 
     def _server(self) -> AsyncCodeServer | None:
         channel = self._channel
-        return None if channel is None else AsyncCodeServer(channel, self.name, self.address)
+        return None if channel is None else self.client_for(channel)
 
     # -- watching a live server ------------------------------------------------------------
 

@@ -77,6 +77,7 @@ class Location(abc.ABC):
         self.on_change = on_change
         self.clock = clock
         self.load_error: str | None = None
+        self._client: tuple[grpc.aio.Channel, AsyncCodeServer] | None = None
         self.machine.add_listener(self._report)
 
     # -- what every kind shares ------------------------------------------------------------
@@ -142,7 +143,14 @@ class Location(abc.ABC):
             if self.machine.last_error:
                 why += f": {self.machine.last_error.splitlines()[0]}"
             raise CodeServerError(self.name, "call", self.address or "-", why)
-        return AsyncCodeServer(channel, self.name, self.address)
+        return self.client_for(channel)
+
+    def client_for(self, channel: grpc.aio.Channel) -> AsyncCodeServer:
+        """A client over CHANNEL, made once per channel: health checks and heartbeats call
+        it every interval."""
+        if self._client is None or self._client[0] is not channel:
+            self._client = (channel, AsyncCodeServer(channel, self.name, self.address))
+        return self._client[1]
 
     async def definitions(self, timeout: float = DEFINITIONS_TIMEOUT) -> pb.DefinitionsReply:
         """The location's definitions, from its code server."""

@@ -124,7 +124,7 @@ class RemoteLocation(Location):
 
     def _server(self) -> AsyncCodeServer | None:
         channel = self._channel
-        return None if channel is None else AsyncCodeServer(channel, self.name, self._address)
+        return None if channel is None else self.client_for(channel)
 
     async def _reopen(self) -> None:
         old, self._channel = self._channel, aio_channel(self._address)
