@@ -6,13 +6,14 @@ environment, on CPython 3.8 and later, with only the standard library.
 
 from supervisor.sdk.assets import AssetContext, AssetDefinition, asset
 from supervisor.sdk.definitions import Definitions, DefinitionsError, load_assets_from_modules
-from supervisor.sdk.schedules import ScheduleDefinition
+from supervisor.sdk.schedules import DefaultScheduleStatus, ScheduleDefinition
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AssetContext",
     "AssetDefinition",
+    "DefaultScheduleStatus",
     "Definitions",
     "DefinitionsError",
     "ScheduleDefinition",

@@ -26,6 +26,7 @@ COMMANDS = {
     "logs": "supervisor.commands.control:logs",
     "materialize": "supervisor.commands.materialize:materialize",
     "runs": "supervisor.commands.runs:runs",
+    "schedules": "supervisor.commands.schedules:schedules",
     "check": "supervisor.commands.check:check",
     "env": "supervisor.commands.env:env",
     "pythons": "supervisor.commands.pythons:pythons",

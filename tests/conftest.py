@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from supervisor.tools import uv_binary
 from tests.helpers import HOST_PYTHON, make_child_env, pyenv_python, remove, short_tempdir
 
 # The oldest and the newest CPython the child side supports, plus the host's own.
@@ -44,3 +46,22 @@ def sock_dir() -> Path:
 def shared_envs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One envs folder for every `up` in the session, so each environment is built once."""
     return tmp_path_factory.mktemp("shared-envs")
+
+
+# The dagster release line the parity checks and the Dagster locations are measured against.
+DAGSTER_REQUIREMENT = "dagster>=1.13,<1.14"
+
+
+@pytest.fixture(scope="session")
+def dagster_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The interpreter of a uv-made environment on 3.12 holding the real dagster."""
+    root = tmp_path_factory.mktemp("dagster-env") / "env"
+    uv = uv_binary()
+    subprocess.run([uv, "venv", "--quiet", "--python", pyenv_python("3.12"), str(root)], check=True)
+    python = root / "bin" / "python"
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", str(python), DAGSTER_REQUIREMENT],
+        check=True,
+        timeout=900,
+    )
+    return str(python)

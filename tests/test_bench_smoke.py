@@ -68,6 +68,12 @@ FIGURES = {
         r"difference: [+-]\d+ ms",
         r"^Goal \(ours <= reference \+ \d+ ms = \d+ ms\): (met|NOT met)",
     ],
+    "schedules.py": [
+        rf"\d+ schedules due at the same minute: cron time -> last run recorded {NUMBER} s,"
+        rf" -> last RUN_START {NUMBER} s",
+        rf"supervisor CPU idle with \d+ RUNNING schedules over {NUMBER} s: {NUMBER}% of a core",
+        r"^Goals: (met|NOT met)",
+    ],
     "up.py": [
         rf"up, 3 locations, spawn -> all SERVING: {NUMBER} s \(median of 1",
         rf"supervisor RSS with 3 serving: {NUMBER} MB",

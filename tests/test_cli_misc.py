@@ -67,7 +67,7 @@ def test_mistakes_are_usage_errors_without_tracebacks(tmp_path: Path) -> None:
         assert "unknown location 'nosuch'" in out.stderr and "Traceback" not in out.stderr
     missing = cli("up", "-f", str(tmp_path / "nope.py"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
-    both = cli("stop", "--all", "empty_location", "-w", str(workspace))
+    both = cli("stop", "--all", "empty_location.py", "-w", str(workspace))
     assert both.returncode == 2 and "not both" in both.stderr
     nothing = cli("down", "-w", str(workspace))
     assert nothing.returncode == 0 and "no supervisor is running" in nothing.stdout

@@ -197,7 +197,7 @@ def test_a_missing_interpreter_lists_what_was_found(tmp_path: Path) -> None:
     with pytest.raises(InterpreterNotFoundError) as info:
         plan(load_workspace(path))
     assert "3.5" in str(info.value)
-    assert f"{path}:3 location 'empty_location' python:" in str(info.value)
+    assert f"{path}:3 location 'empty_location.py' python:" in str(info.value)
     assert "3.8.18" in str(info.value) and "3.13.0" in str(info.value)
 
 

@@ -116,7 +116,7 @@ def private_up(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path):
     finally:
         os.umask(old)
     try:
-        up.wait_state(".hidden", "SERVING", timeout=300)
+        up.wait_state(".hidden.py", "SERVING", timeout=300)
         yield up, root
     finally:
         up.stop()
@@ -124,12 +124,13 @@ def private_up(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path):
 
 def test_paths_from_an_odd_name_stay_in_the_state_folders(private_up) -> None:
     up, root = private_up
-    out = cli("materialize", "first", "-w", str(up.workspace_file), timeout=120)
+    # LOCATION.ASSET, the location's name holding a dot itself (Dagster's file names do).
+    out = cli("materialize", ".hidden.py.first", "-w", str(up.workspace_file), timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     state = root / ".supervisor"
-    assert (state / "logs" / "%2Ehidden.log").is_file()
-    assert (state / "values" / "%2Ehidden" / "first.pickle").is_file()
-    assert not (state / "logs" / ".hidden.log").exists()
+    assert (state / "logs" / "%2Ehidden.py.log").is_file()
+    assert (state / "values" / "%2Ehidden.py" / "first.pickle").is_file()
+    assert not (state / "logs" / ".hidden.py.log").exists()
 
 
 def test_state_is_private_whatever_the_umask(private_up) -> None:
@@ -191,7 +192,7 @@ def test_a_signal_to_the_process_and_then_its_group_stops_gently(small_workspace
     """GNU timeout sends SIGTERM to its child and then to the child's group."""
     up = Up(small_workspace)
     try:
-        up.wait_state("small", "SERVING", timeout=300)
+        up.wait_state("small.py", "SERVING", timeout=300)
         up.proc.send_signal(signal.SIGTERM)
         os.killpg(up.proc.pid, signal.SIGTERM)
         assert up.proc.wait(60) == 0, up.log()
@@ -199,14 +200,14 @@ def test_a_signal_to_the_process_and_then_its_group_stops_gently(small_workspace
         up.stop()
     log = up.log(200)
     assert "killing every code server" not in log, log
-    location_log = small_workspace.parent / ".supervisor" / "logs" / "small.log"
+    location_log = small_workspace.parent / ".supervisor" / "logs" / "small.py.log"
     assert "SERVING -> STOPPING: supervisor stopping" in location_log.read_text()
 
 
 def test_a_second_ctrl_c_from_a_person_still_kills_at_once(small_workspace: Path) -> None:
     up = Up(small_workspace)
     try:
-        up.wait_state("small", "SERVING", timeout=300)
+        up.wait_state("small.py", "SERVING", timeout=300)
         up.proc.send_signal(signal.SIGINT)
         first = time.monotonic()
         # A person's second Ctrl-C comes once the first is under way, and later than the
@@ -258,20 +259,20 @@ def test_changed_code_is_served_after_a_reload(
     )
     up = Up(workspace, *(["--watch"] if how == "watch" else []))
     try:
-        before = up.wait_state("edited", "SERVING", timeout=300)["pid"]
-        assert asset_keys(workspace, "edited") == ["first"]
+        before = up.wait_state("edited.py", "SERVING", timeout=300)["pid"]
+        assert asset_keys(workspace, "edited.py") == ["first"]
         code.write_text(textwrap.dedent(TWO_ASSETS))
         if how == "reload":
             out = cli("reload", "-w", str(workspace), timeout=120)
             assert out.returncode == 0, out.stdout + out.stderr
             assert "code changed: restarted" in out.stdout + out.stderr
         wait_for(
-            lambda: asset_keys(workspace, "edited") == ["first", "second"],
+            lambda: asset_keys(workspace, "edited.py") == ["first", "second"],
             60,
             "the new asset to be served",
-            lambda: f"{asset_keys(workspace, 'edited')}\n{up.log()}",
+            lambda: f"{asset_keys(workspace, 'edited.py')}\n{up.log()}",
         )
-        after = up.wait_state("edited", "SERVING")["pid"]
+        after = up.wait_state("edited.py", "SERVING")["pid"]
         assert after != before
     finally:
         up.stop()
@@ -293,7 +294,7 @@ def test_up_flags_take_requirements_as_a_workspace_entry_does(tmp_path: Path) ->
     out = subprocess.run(
         [SUPERVISOR, "up", "-r", "six"], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
-    assert out.returncode == 2 and "-r go with -m/-f" in out.stderr, out.stderr
+    assert out.returncode == 2 and "-r, -a and -d go with -m/-f" in out.stderr, out.stderr
 
 
 def complete(words: str, cwd: Path) -> list[str]:
@@ -314,10 +315,10 @@ def test_shell_completion_offers_location_and_asset_names(private_up) -> None:
         root / "second.yaml",
         "load_from:\n  - python_file: {relative_path: .hidden.py, location_name: other}\n",
     )
-    assert complete("supervisor logs ", root) == [".hidden"]
+    assert complete("supervisor logs ", root) == [".hidden.py"]
     assert complete("supervisor restart -w second.yaml o", root) == ["other"]
     assert complete("supervisor materialize fi", root) == ["first"]
-    assert complete("supervisor materialize .hidden.", root) == [".hidden.first"]
+    assert complete("supervisor materialize .hidden.py.", root) == [".hidden.py.first"]
 
 
 def test_worker_flags_keep_values_that_look_like_flags() -> None:

@@ -130,3 +130,89 @@ def test_system_exit_at_import_is_a_load_error(tmp_path: Path) -> None:
     (tmp_path / "exits.py").write_text("import sys\nsys.exit(3)\n")
     result = load(CodeTarget(python_file=str(tmp_path / "exits.py")))
     assert "SystemExit: 3" in result.failure.message
+
+
+def write_package(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_autoload_gathers_a_package_and_its_submodules(tmp_path: Path) -> None:
+    """autoload_defs_module: every submodule imported, its assets, schedules and Definitions
+    gathered into one Definitions, each object once."""
+    write_package(
+        tmp_path,
+        {
+            "auto_pkg/__init__.py": "",
+            "auto_pkg/raw.py": (
+                "from supervisor import asset\n\n@asset\ndef raw():\n    return 1\n"
+            ),
+            "auto_pkg/nested/__init__.py": "",
+            "auto_pkg/nested/derived.py": (
+                "from supervisor import Definitions, ScheduleDefinition, asset\n"
+                "from auto_pkg.raw import raw\n\n"
+                "@asset\ndef derived(raw):\n    return raw + 1\n\n"
+                "nightly = ScheduleDefinition('nightly', '0 3 * * *', target=[derived])\n"
+                "defs = Definitions(assets=[raw, derived], resources={'factor': 2})\n"
+            ),
+        },
+    )
+    result = load(
+        CodeTarget(module_name="auto_pkg", working_directory=str(tmp_path), autoload=True)
+    )
+    assert result.failure is None, result.failure
+    assert set(result.definitions.asset_keys) == {"raw", "derived"}
+    assert [s.name for s in result.definitions.schedules] == ["nightly"]
+    assert result.definitions.resources == {"factor": 2}
+
+
+def test_autoload_of_a_module_with_nothing_says_so(tmp_path: Path) -> None:
+    write_package(tmp_path, {"hollow_pkg/__init__.py": "", "hollow_pkg/util.py": "X = 1\n"})
+    result = load(
+        CodeTarget(module_name="hollow_pkg", working_directory=str(tmp_path), autoload=True)
+    )
+    assert result.definitions is None
+    assert result.failure.message == (
+        "no Definitions, assets or schedules found in module hollow_pkg or its submodules"
+    )
+
+
+def test_default_location_names_are_dagsters() -> None:
+    assert CodeTarget(python_file="/srv/repo.py").default_location_name() == "repo.py"
+    assert CodeTarget(python_file="/srv/repo.py", attribute="defs").default_location_name() == (
+        "repo.py:defs"
+    )
+    assert CodeTarget(module_name="pkg.defs", attribute="d").default_location_name() == (
+        "pkg.defs:d"
+    )
+
+
+def test_autoload_failures_are_load_errors(tmp_path: Path) -> None:
+    """A submodule that fails to import, and two modules defining one asset key, are load
+    errors that name the problem, not crashes."""
+    write_package(
+        tmp_path,
+        {
+            "broken_pkg/__init__.py": "",
+            "broken_pkg/bad.py": "raise RuntimeError('boom in a submodule')\n",
+            "twice_pkg/__init__.py": "",
+            "twice_pkg/a.py": "from supervisor import asset\n\n@asset\ndef same():\n    return 1\n",
+            "twice_pkg/b.py": "from supervisor import asset\n\n@asset\ndef same():\n    return 2\n",
+        },
+    )
+    broken = load(
+        CodeTarget(module_name="broken_pkg", working_directory=str(tmp_path), autoload=True)
+    )
+    assert broken.definitions is None
+    assert broken.failure.message == (
+        "could not import module broken_pkg: RuntimeError: boom in a submodule"
+    )
+    assert "broken_pkg/bad.py" in broken.failure.traceback
+    twice = load(
+        CodeTarget(module_name="twice_pkg", working_directory=str(tmp_path), autoload=True)
+    )
+    assert twice.definitions is None
+    assert twice.failure.message.startswith("module twice_pkg and its submodules: ")
+    assert "same" in twice.failure.message

@@ -9,7 +9,6 @@ that they end in a state with the reason, never in a location stuck for ever.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import io
 import itertools
 from collections.abc import Callable, Coroutine, Mapping
@@ -27,56 +26,9 @@ from supervisor.supervision.local import LocalLocation
 from supervisor.supervision.logs import Console, RotatingLog
 from supervisor.supervision.states import IllegalTransitionError, State, Transition
 from supervisor.workspace.specs import HealthSpec, LocationSpec, RestartSpec
+from tests.fakeclock import FakeClock
 
 REAL_DEADLINE = 5.0  # seconds of real time for anything the loop does between fake instants
-
-
-class FakeClock:
-    """Time that moves only when the test says so; sleepers wake in deadline order."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-        self.on_sleep: Callable[[], None] = lambda: None  # told of every new sleeper
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        future = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), future))
-        self.on_sleep()
-        await future
-
-    async def wait(self, event: asyncio.Event, timeout: float) -> bool:
-        if event.is_set():
-            return True
-        sleeper = asyncio.ensure_future(self.sleep(timeout))
-        waiter = asyncio.ensure_future(event.wait())
-        done, _ = await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        sleeper.cancel()
-        waiter.cancel()
-        return waiter in done
-
-    def pending(self) -> list[float]:
-        """Deadlines of the sleepers still waiting, relative to now."""
-        return sorted(d - self.now for d, _, f in self._sleepers if not f.done())
-
-    async def advance(self, seconds: float) -> None:
-        """Move time on by SECONDS, waking every sleeper due by then, in order."""
-        target = self.now + seconds
-        while self._sleepers and self._sleepers[0][0] <= target:
-            deadline, _, future = heapq.heappop(self._sleepers)
-            self.now = max(self.now, deadline)
-            if not future.done():
-                future.set_result(None)
-                await asyncio.sleep(0)
-        self.now = target
-        await asyncio.sleep(0)
 
 
 @dataclass(frozen=True)

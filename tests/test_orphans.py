@@ -143,7 +143,7 @@ def test_the_next_up_ends_strays_of_a_dead_supervisor(
     )
     up = Up(workspace)
     try:
-        up.wait_state("healthy", "SERVING", timeout=300)
+        up.wait_state("healthy.py", "SERVING", timeout=300)
         wait_for(lambda: pid_gone(stray.pid), 10, "the stray to be ended", up.log)
         assert f"pids {stray.pid}" in up.log(200)
         assert not pid_gone(alive.pid)

@@ -19,7 +19,7 @@ from supervisor.errors import SupervisorError
 from supervisor.runs.store import SCHEMA_VERSION, RunStore, runs_db_path
 
 T0 = 1714564800.0  # 2024-05-01T12:00:00Z
-RUN_KEYS = ["id", "location", "selection", "status", "started_at", "ended_at", "reason"]
+RUN_KEYS = ["id", "location", "selection", "status", "started_at", "ended_at", "reason", "trigger"]
 EVENT_KEYS = ["time", "type", "step", "message", "metadata", "error", "traceback"]
 
 
@@ -172,10 +172,10 @@ def test_schema_version_and_wal(tmp_path: Path) -> None:
     RunStore(path).close()
     with closing(sqlite3.connect(path)) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         raw.execute("PRAGMA user_version = 7")
     for readonly in (False, True):
-        with pytest.raises(SupervisorError, match=r"schema version 7, newer than .*\(1\)"):
+        with pytest.raises(SupervisorError, match=r"schema version 7, newer than .*\(2\)"):
             RunStore(path, readonly=readonly)
 
 

@@ -20,7 +20,7 @@ from supervisor.codeserver.listen import is_loopback
 from supervisor.control.codeserver import CodeServerClient, TlsSettings, open_channel
 from supervisor.errors import CodeServerError, SupervisorError
 from tests.helpers import EXAMPLES, wait_for
-from tests.uphelp import SUPERVISOR
+from tests.uphelp import SUPERVISOR, Up
 
 STARTED = re.compile(r"Started code server for .* on port (\d+) in process (\d+)")
 WARNING = "without TLS"
@@ -276,3 +276,30 @@ def test_tls_settings_name_a_bad_ca_file(certs: Certs, tmp_path: Path) -> None:
         TlsSettings.from_ca_file(certs.key)
     with pytest.raises(SupervisorError, match="TCP addresses"):
         open_channel(str(tmp_path / "cs.sock"), TlsSettings())
+
+
+def test_a_grpc_server_entry_with_ssl_true_connects_with_tls(
+    certs: Certs, tls_server: tuple[Served, int], tmp_path: Path
+) -> None:
+    """Dagster's `ssl: true`: `up` reaches the TLS server, trusting the roots gRPC is given
+    (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, here the test CA); the same server without ssl is
+    never reached."""
+    served, port = tls_server
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n"
+        f"  - grpc_server: {{host: localhost, port: {port}, ssl: true,"
+        " additional_metadata: {team: data, tier: 2}}\n"
+        f"  - grpc_server: {{host: localhost, port: {port}, location_name: plain}}\n"
+    )
+    up = Up(workspace, env={"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(certs.ca)})
+    try:
+        entry = up.wait_state(f"grpc:localhost:{port}", "SERVING", timeout=START_TIMEOUT)
+        assert entry["pid"] == served.proc.pid, up.log()
+        assert entry["metadata"] == {"team": "data", "tier": "2"}, entry
+        plain = up.wait(
+            "plain", lambda e: e["state"] == "UNREACHABLE", START_TIMEOUT, "UNREACHABLE"
+        )
+        assert "if that server serves TLS, connect with TLS" in plain["last_error"], plain
+    finally:
+        assert up.stop() == 0, up.log()

@@ -334,7 +334,7 @@ def test_signals_stop_everything_cleanly(
     # No workspace file: `up -f` makes one of the flags, with its state in the current folder.
     up = Up(tmp_path / "workspace.yaml", "-f", str(EXAMPLES / "empty_location.py"), cwd=tmp_path)
     try:
-        pid = up.wait_state("empty_location", "SERVING", timeout=60)["pid"]
+        pid = up.wait_state("empty_location.py", "SERVING", timeout=60)["pid"]
     except BaseException:
         up.stop(signal.SIGKILL)
         raise

@@ -19,6 +19,7 @@ from supervisor.workspace import (
     LocationSpec,
     RestartSpec,
     WorkspaceSpec,
+    check_paths,
     load_workspace,
     parse_workspace,
     workspace_from_targets,
@@ -111,7 +112,7 @@ def test_seed_two_modules_and_grpc_server(load: Load) -> None:
     assert grpc.is_remote
 
 
-def test_all_four_kinds_string_and_mapping_forms(load: Load, folder: Path) -> None:
+def test_every_kind_string_and_mapping_forms(load: Load, folder: Path) -> None:
     workspace = load(
         """\
         load_from:
@@ -130,29 +131,39 @@ def test_all_four_kinds_string_and_mapping_forms(load: Load, folder: Path) -> No
           - python_package: {package_name: other_pkg, location_name: other}
           - grpc_server: {port: 4501}
           - grpc_server: {host: 10.0.0.5, socket: /tmp/code.sock, ssl: false,
-                          additional_metadata: {team: data}}
+                          additional_metadata: {team: data, tier: 2}}
+          - autoload_defs_module: my_package.defs
+          - python_file: {relative_path: code/empty_location.py, attribute: defs}
+          - grpc_server: {host: code.example.com, port: 443, ssl: true}
         """
     )
     by_name = {location.name: location for location in workspace.locations}
     assert list(by_name) == [
         "pkg.defs",
         "iris",
-        "empty_location",
+        "empty_location.py",  # Dagster's names: the file's base name, the grpc: prefix
         "far",
         "my_package",
         "other",
-        "localhost:4501",
-        "/tmp/code.sock",
+        "grpc:localhost:4501",
+        "grpc:10.0.0.5:/tmp/code.sock",
+        "my_package.defs",
+        "empty_location.py:defs",
+        "grpc:code.example.com:443",
     ]
+    assert by_name["grpc:code.example.com:443"].ssl
     assert by_name["pkg.defs"].module_name == "pkg.defs"
     iris = by_name["iris"]
     assert (iris.module_name, iris.attribute) == ("iris_location", "defs")
     assert iris.working_directory == folder / "examples" / "iris"
     assert iris.line == 3
-    empty = by_name["empty_location"]
+    empty = by_name["empty_location.py"]
     assert empty.kind == "python_file"
     assert empty.python_file == folder / "code" / "empty_location.py"
-    assert empty.working_directory == folder  # Dagster's default: the workspace file's folder
+    assert empty.working_directory == folder  # the current folder: the short form's
+    with_attribute = by_name["empty_location.py:defs"]
+    assert (with_attribute.python_file, with_attribute.attribute) == (empty.python_file, "defs")
+    assert with_attribute.working_directory == folder  # the mapping form: the file's folder
     far = by_name["far"]
     assert far.python_file == folder.parent / "elsewhere" / "loc.py"
     assert far.working_directory == Path("/opt/work")
@@ -161,10 +172,18 @@ def test_all_four_kinds_string_and_mapping_forms(load: Load, folder: Path) -> No
         "my_package",
     )
     assert by_name["other"].module_name == "other_pkg"
-    local = by_name["localhost:4501"]
-    assert (local.host, local.port, local.socket) == ("localhost", 4501, None)
-    sock = by_name["/tmp/code.sock"]
+    local = by_name["grpc:localhost:4501"]
+    assert (local.host, local.port, local.socket, local.ssl) == ("localhost", 4501, None, False)
+    sock = by_name["grpc:10.0.0.5:/tmp/code.sock"]
     assert (sock.host, sock.port, sock.socket) == ("10.0.0.5", None, "/tmp/code.sock")
+    assert (sock.ssl, sock.metadata) == (False, (("team", "data"), ("tier", "2")))
+    auto = by_name["my_package.defs"]
+    assert (auto.kind, auto.module_name, auto.attribute) == (
+        "autoload_defs_module",
+        "my_package.defs",
+        None,
+    )
+    assert workspace.warnings == ()  # read from its own folder: both rules agree
 
 
 def test_executable_path_absolute_relative_and_on_path(
@@ -198,7 +217,10 @@ def test_dagster_env_source(load: Load, monkeypatch: pytest.MonkeyPatch) -> None
           - python_module: {module_name: {env: CODE_MODULE}}
         """
     )
-    assert [location.name for location in workspace.locations] == ["localhost:4600", "from_env"]
+    assert [location.name for location in workspace.locations] == [
+        "grpc:localhost:4600",
+        "from_env",
+    ]
 
 
 def test_workspace_yaml_of_this_repository_loads() -> None:
@@ -549,7 +571,7 @@ def test_nested_unknown_keys_and_misplaced_keys(fail: Fail) -> None:
         "workspace.yaml:5 load_from[2].python_file.health.intervals: unknown key;"
         " did you mean 'interval'?",
         "workspace.yaml:7 load_from[3]: expected exactly one of python_module, python_file,"
-        " python_package, grpc_server; got python_module and python_file",
+        " python_package, autoload_defs_module, grpc_server; got python_module and python_file",
         "workspace.yaml:8 load_from[4]: expected an entry such as {python_module: my_module};"
         " got 'my_module'",
     ]
@@ -615,8 +637,6 @@ def test_grpc_server_errors(fail: Fail) -> None:
         " elsewhere; python has no effect; got '3.9'",
         "workspace.yaml:2 load_from[0].grpc_server.restart: a grpc_server location runs"
         " elsewhere; restart has no effect; got {'policy': 'always'}",
-        "workspace.yaml:3 load_from[1].grpc_server.ssl: TLS to code servers is not supported;"
-        " use ssl: false",
         "workspace.yaml:4 load_from[2].grpc_server: expected exactly one of port and socket;"
         " got neither",
         "workspace.yaml:5 load_from[3].grpc_server: expected exactly one of port and socket;"
@@ -625,8 +645,7 @@ def test_grpc_server_errors(fail: Fail) -> None:
         " got 70000",
         "workspace.yaml:7 load_from[5].grpc_server.port: expected a port number from 1 to 65535;"
         " got '4503'",
-        "workspace.yaml:7 load_from[5].grpc_server.ssl: expected false (TLS to code servers is"
-        " not supported); got 'no'",
+        "workspace.yaml:7 load_from[5].grpc_server.ssl: expected true or false; got 'no'",
         "workspace.yaml:8 load_from[6].grpc_server: expected a mapping with host and port"
         " (or socket); got 'localhost:4500'",
     ]
@@ -669,13 +688,28 @@ def test_value_errors_of_dagster_keys(fail: Fail, monkeypatch: pytest.MonkeyPatc
         " such as defs; got '1defs'",
         "workspace.yaml:3 load_from[1].python_package: expected a mapping with package_name;"
         " got {'location_name': ''}",
-        "workspace.yaml:3 load_from[1].python_package.location_name: expected a non-empty name"
-        " of printable characters; got ''",
         "workspace.yaml:4 load_from[2].python_file.relative_path: expected a string; got 5",
         "workspace.yaml:5 load_from[3].python_module.module_name.env: environment variable"
         " NOT_SET_ANYWHERE is not set",
-        "workspace.yaml:6 load_from[4].python_module.executable_path: expected a path to a Python"
-        " interpreter; 'no-such-python-here' is not on PATH",
+    ]
+
+
+def test_a_missing_executable_path_is_refused_before_anything_starts(load: Load) -> None:
+    """Dagster reads a missing interpreter and fails when it starts it; `up` and `check`
+    refuse it up front, naming the line, the location and the path."""
+    workspace = load(
+        """        load_from:
+          - python_module: {module_name: a, executable_path: no-such-python-here}
+          - python_module: {module_name: b, executable_path: venv/bin/python}
+        """
+    )
+    with pytest.raises(WorkspaceError) as caught:
+        check_paths(workspace)
+    assert caught.value.problems == [
+        f"{workspace.path}:2 location 'a': executable_path 'no-such-python-here' is not on PATH;"
+        " expected a Python interpreter",
+        f"{workspace.path}:3 location 'b': executable_path"
+        f" '{workspace.root / 'venv/bin/python'}' does not exist; expected a Python interpreter",
     ]
 
 
@@ -727,16 +761,18 @@ def test_duplicate_location_names_name_both_lines(fail: Fail) -> None:
           - python_module: iris
           - python_file:
               relative_path: other/iris.py
+              location_name: iris
           - python_module: {module_name: x, location_name: iris}
+          - python_file: iris.py
         """
     )
     assert problems == [
         "workspace.yaml:3 load_from[1].python_file: duplicate location name, also used at line 2"
         " (load_from[0].python_module); set location_name to tell them apart; got 'iris'",
-        "workspace.yaml:5 load_from[2].python_module: duplicate location name, also used at"
+        "workspace.yaml:6 load_from[2].python_module: duplicate location name, also used at"
         " line 2 (load_from[0].python_module); set location_name to tell them apart;"
         " got 'iris'",
-    ]
+    ]  # and iris.py beside module iris is no duplicate: Dagster names it 'iris.py'
 
 
 def test_duplicate_yaml_keys(fail: Fail) -> None:
@@ -875,7 +911,7 @@ def test_misplaced_top_level_keys(fail: Fail) -> None:
     ]
 
 
-def test_recursive_aliases_and_bad_merges(fail: Fail, load: Load) -> None:
+def test_recursive_aliases_and_bad_merges(fail: Fail) -> None:
     problems = fail(
         """\
         defaults: &d {<<: *d, python: "3.9"}
@@ -890,13 +926,16 @@ def test_recursive_aliases_and_bad_merges(fail: Fail, load: Load) -> None:
         " got [[[...], {...}], {'python_module': {...}}]",
         "workspace.yaml:4 load_from[1].python_module: << merges mappings only; got a number 5",
     ]
-    # Aliases in an ignored subtree are neither expanded nor walked twice.
-    workspace = load(
+    # Metadata that refers to itself is refused, not expanded forever.
+    (problem,) = fail(
         """\
         - grpc_server: {port: 4500, additional_metadata: &m {self: *m, list: [*m, *m]}}
         """
     )
-    assert workspace.locations[0].name == "localhost:4500"
+    assert problem.startswith(
+        "workspace.yaml:1 [0].grpc_server.additional_metadata: expected a mapping of plain"
+        " values (found unconstructable recursive node); got"
+    )
 
 
 def test_deeply_nested_yaml(fail: Fail) -> None:
@@ -972,7 +1011,7 @@ def test_workspace_from_targets(tmp_path: Path) -> None:
         python="3.11",
     )
     assert (second.name, second.module_name) == ("pkg.other", "pkg.other")
-    assert (third.name, third.kind) == ("empty", "python_file")
+    assert (third.name, third.kind) == ("empty.py", "python_file")
     assert third.python_file == tmp_path / "code" / "empty.py"
     assert third.working_directory == tmp_path
     relative = workspace_from_targets([], ["a.py"], "venv/bin/python", tmp_path)
@@ -990,7 +1029,6 @@ def test_workspace_from_targets_errors(tmp_path: Path) -> None:
         "command line -m: expected a dotted module name such as my_package.defs; got 'bad-name'",
         "command line -f: expected a path; got ''",
         "command line -m ok: duplicate location name, also named by -m ok; got 'ok'",
-        "command line -f ok.py: duplicate location name, also named by -m ok; got 'ok'",
     ]
     with pytest.raises(WorkspaceError) as caught:
         workspace_from_targets([], [], None, tmp_path)
@@ -1221,3 +1259,66 @@ def test_hypothesis_strategies_reach_valid_workspaces(hypothesis_root: Path) -> 
     workspace = parse_workspace(yaml.safe_dump(document), hypothesis_root / "workspace.yaml")
     assert workspace.locations[0].python == "3.10"
     assert os.path.isabs(workspace.path)
+
+
+def test_module_folders_start_at_the_current_folder_as_in_dagster(folder: Path) -> None:
+    """Dagster's code server resolves a module entry's working_directory (and its absence)
+    against the current folder; a warning says so when that is not the file's folder."""
+    (folder / "sub").mkdir()
+    path = folder / "sub" / "workspace.yaml"
+    path.write_text(
+        textwrap.dedent("""\
+        load_from:
+          - python_module: {module_name: a, working_directory: code}
+          - python_module: {module_name: b, working_directory: /opt/code}
+          - python_file: {relative_path: c.py}
+          - grpc_server: {socket: code.sock}
+        """)
+    )
+    workspace = load_workspace(path)  # the current folder is FOLDER, above the file's
+    a, b, c, remote = workspace.locations
+    assert a.working_directory == folder / "code"
+    assert b.working_directory == Path("/opt/code")
+    assert (c.python_file, c.working_directory) == (folder / "sub" / "c.py", folder / "sub")
+    assert (remote.name, remote.socket) == ("grpc:localhost:code.sock", str(folder / "code.sock"))
+    assert workspace.warnings == (
+        f"{path}:2 load_from[0].python_module.working_directory: working_directory 'code':"
+        f" imports from {folder / 'code'}, relative to the current folder as Dagster resolves"
+        f" it; the workspace file's folder is {folder / 'sub'}; run the supervisor there, or"
+        " give an absolute working_directory",
+        f"{path}:5 load_from[3].grpc_server.socket: 'code.sock' is {folder / 'code.sock'},"
+        " relative to the current folder as Dagster resolves it, not to the workspace file's"
+        f" folder {folder / 'sub'}",
+    )
+    # Read from its own folder, both rules agree: nothing to warn about.
+    assert load_workspace(path, cwd=folder / "sub").warnings == ()
+
+
+def test_several_files_merge_in_order_and_name_their_own_lines(folder: Path) -> None:
+    (folder / "a.yaml").write_text(
+        "envs_dir: envs-a\nload_from:\n  - python_module: shared\n  - python_module: only_a\n"
+    )
+    (folder / "b.yaml").write_text(
+        "envs_dir: envs-b\nload_from:\n  - python_file: {relative_path: b.py,"
+        " location_name: shared}\n  - python_module: only_b\n"
+    )
+    workspace = load_workspace(["a.yaml", "b.yaml"])
+    assert [(s.name, s.kind) for s in workspace.locations] == [
+        ("shared", "python_file"),  # b's entry, in a's place
+        ("only_a", "python_module"),
+        ("only_b", "python_module"),
+    ]
+    assert (workspace.path, workspace.envs_dir) == (folder / "a.yaml", folder / "envs-a")
+    assert workspace.files == (folder / "a.yaml", folder / "b.yaml")
+    assert workspace.locations[0].where == f"{folder / 'b.yaml'}:3"
+    assert workspace.warnings == (
+        f"{folder / 'b.yaml'}:1 envs_dir: not used; the first workspace file's holds every"
+        f" environment: {folder / 'envs-a'}",
+    )
+    (folder / "bad.yaml").write_text("load_from:\n  - python_module: {module_name: x-y}\n")
+    with pytest.raises(WorkspaceError) as caught:
+        load_workspace(["a.yaml", "bad.yaml"])
+    assert caught.value.problems == [
+        "bad.yaml:2 load_from[0].python_module.module_name: expected a dotted module name such"
+        " as my_package.defs; got 'x-y'"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -34,7 +35,13 @@ def cli(
 class Up:
     """A `supervisor up -w FILE` child process and ways to look at it."""
 
-    def __init__(self, workspace_file: Path, *extra: str, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        workspace_file: Path,
+        *extra: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workspace_file = workspace_file
         self.log_path = workspace_file.parent / f"up-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -44,6 +51,7 @@ class Up:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
         )
 
     def log(self, lines: int = 40) -> str:

@@ -60,6 +60,16 @@ class SupervisorStub(object):
                 request_serializer=supervisor_dot___proto__host_dot_control__pb2.CancelRunRequest.SerializeToString,
                 response_deserializer=supervisor_dot___proto__host_dot_control__pb2.CancelRunReply.FromString,
                 )
+        self.ListSchedules = channel.unary_unary(
+                '/supervisor.control.v1.Supervisor/ListSchedules',
+                request_serializer=supervisor_dot___proto__host_dot_control__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=supervisor_dot___proto__host_dot_control__pb2.ScheduleList.FromString,
+                )
+        self.SetScheduleStatus = channel.unary_unary(
+                '/supervisor.control.v1.Supervisor/SetScheduleStatus',
+                request_serializer=supervisor_dot___proto__host_dot_control__pb2.SetScheduleStatusRequest.SerializeToString,
+                response_deserializer=supervisor_dot___proto__host_dot_control__pb2.ActionReply.FromString,
+                )
 
 
 class SupervisorServicer(object):
@@ -120,6 +130,20 @@ class SupervisorServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSchedules(self, request, context):
+        """The schedules of the serving locations, with their status and ticks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetScheduleStatus(self, request, context):
+        """Starts or stops one schedule; the choice is kept in the run store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SupervisorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -167,6 +191,16 @@ def add_SupervisorServicer_to_server(servicer, server):
                     servicer.CancelRun,
                     request_deserializer=supervisor_dot___proto__host_dot_control__pb2.CancelRunRequest.FromString,
                     response_serializer=supervisor_dot___proto__host_dot_control__pb2.CancelRunReply.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=supervisor_dot___proto__host_dot_control__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=supervisor_dot___proto__host_dot_control__pb2.ScheduleList.SerializeToString,
+            ),
+            'SetScheduleStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetScheduleStatus,
+                    request_deserializer=supervisor_dot___proto__host_dot_control__pb2.SetScheduleStatusRequest.FromString,
+                    response_serializer=supervisor_dot___proto__host_dot_control__pb2.ActionReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -328,5 +362,39 @@ class Supervisor(object):
         return grpc.experimental.unary_unary(request, target, '/supervisor.control.v1.Supervisor/CancelRun',
             supervisor_dot___proto__host_dot_control__pb2.CancelRunRequest.SerializeToString,
             supervisor_dot___proto__host_dot_control__pb2.CancelRunReply.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/supervisor.control.v1.Supervisor/ListSchedules',
+            supervisor_dot___proto__host_dot_control__pb2.ListSchedulesRequest.SerializeToString,
+            supervisor_dot___proto__host_dot_control__pb2.ScheduleList.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SetScheduleStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/supervisor.control.v1.Supervisor/SetScheduleStatus',
+            supervisor_dot___proto__host_dot_control__pb2.SetScheduleStatusRequest.SerializeToString,
+            supervisor_dot___proto__host_dot_control__pb2.ActionReply.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

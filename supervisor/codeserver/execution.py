@@ -170,6 +170,8 @@ def worker_argv(
     ):
         if value:
             argv.append(flag + "=" + value)
+    if target.autoload:
+        argv.append("--autoload")
     for key in request.selection:
         argv.append("--selection=" + key)
     if request.upstream:

@@ -14,6 +14,7 @@ import traceback
 from types import ModuleType
 from typing import NamedTuple
 
+from supervisor.codeserver import autoload
 from supervisor.sdk.definitions import Definitions
 
 
@@ -24,6 +25,7 @@ class CodeTarget(NamedTuple):
     python_file: str | None = None
     working_directory: str | None = None
     attribute: str | None = None
+    autoload: bool = False  # module_name is an autoload_defs_module: gather its submodules
 
     def describe(self) -> str:
         """Return "module M" or "file F", as log lines and errors name the target."""
@@ -32,10 +34,10 @@ class CodeTarget(NamedTuple):
         return "file " + str(self.python_file)
 
     def default_location_name(self) -> str:
-        """Return the location name used when none is given."""
-        if self.module_name:
-            return self.module_name
-        return os.path.splitext(os.path.basename(str(self.python_file)))[0]
+        """Return the location name used when none is given: Dagster's (`repo.py`,
+        `pkg.defs:defs`)."""
+        base = self.module_name or os.path.basename(str(self.python_file))
+        return f"{base}:{self.attribute}" if self.attribute else base
 
 
 class LoadFailure(NamedTuple):
@@ -68,9 +70,21 @@ def load(target: CodeTarget) -> LoadResult:
             ),
         )
     try:
-        definitions = find_definitions(module, target)
+        if target.autoload:
+            definitions = autoload.autoload_definitions(module)
+        else:
+            definitions = find_definitions(module, target)
     except LookupError as exc:
         return LoadResult(None, LoadFailure(str(exc.args[0]), ""), module)
+    except (Exception, SystemExit) as exc:  # a submodule that autoload imports failed
+        return LoadResult(
+            None,
+            LoadFailure(
+                f"could not import {target.describe()}: {type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            ),
+            module,
+        )
     return LoadResult(definitions, None, module)
 
 

@@ -47,9 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("-m", "--module-name", help="import this module")
     what.add_argument("-f", "--python-file", help="load this file")
+    what.add_argument(
+        "--autoload-defs-module",
+        help="import this module and all its submodules; gather what they define",
+    )
     parser.add_argument("-d", "--working-directory", help="put first on sys.path and chdir")
     parser.add_argument("-a", "--attribute", help="the Definitions variable to use")
-    parser.add_argument("--location-name", help="defaults to the module name or file stem")
+    parser.add_argument(
+        "--location-name", help="defaults to Dagster's: the module or file name[:attribute]"
+    )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("-p", "--port", type=int, help="listen on TCP (0 picks a free port)")
     where.add_argument("-s", "--socket", help="listen on this Unix socket path")
@@ -104,10 +110,11 @@ class CodeServer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.target = loader.CodeTarget(
-            args.module_name,
+            args.module_name or args.autoload_defs_module,
             os.path.abspath(args.python_file) if args.python_file else None,
             os.path.abspath(args.working_directory) if args.working_directory else None,
             args.attribute,
+            autoload=bool(args.autoload_defs_module),
         )
         self.location_name = args.location_name or self.target.default_location_name()
         self.stop_requested = threading.Event()

@@ -39,6 +39,10 @@ def definitions_reply(location_name: str, result: LoadResult) -> pb.DefinitionsR
             cron=schedule.cron_schedule,
             targets=list(defs.schedule_targets(schedule)),
             description=schedule.description,
+            timezone=schedule.execution_timezone or "",
+            default_status=schedule.default_status.value,
+            catch_up=schedule.catch_up,
+            allow_overlap=schedule.allow_overlap,
         )
     return reply
 

@@ -165,7 +165,11 @@ def user_traceback(exc: BaseException) -> str:
 
 def run(args: argparse.Namespace, events: Events) -> int:
     target = loader.CodeTarget(
-        args.module_name, args.python_file, args.working_directory, args.attribute
+        args.module_name,
+        args.python_file,
+        args.working_directory,
+        args.attribute,
+        autoload=args.autoload,
     )
     result = loader.load(target)
     if result.definitions is None:
@@ -216,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python-file")
     parser.add_argument("--working-directory")
     parser.add_argument("--attribute")
+    parser.add_argument("--autoload", action="store_true")
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--values-dir", required=True)
     parser.add_argument("--selection", action="append", default=[])

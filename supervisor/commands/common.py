@@ -19,17 +19,37 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+WORKSPACE_FILES = "supervisor.workspace_files"  # ctx.meta: every -w file, in order
+
+
+def _first_file(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> Path:
+    """The command gets the first -w file (its folder holds the state); read_workspace reads
+    them all."""
+    files = value or (Path("workspace.yaml"),)
+    ctx.meta[WORKSPACE_FILES] = files
+    return files[0]
+
+
 def workspace_option(func: F) -> F:
-    """The -w/--workspace option every workspace command takes."""
+    """The -w/--workspace option every workspace command takes (repeatable, as Dagster's)."""
     return click.option(
         "-w",
         "--workspace",
         "workspace_file",
-        default="workspace.yaml",
-        show_default=True,
+        multiple=True,
+        callback=_first_file,
         type=click.Path(dir_okay=False, path_type=Path),
-        help="The workspace file.",
+        help="The workspace file [default: workspace.yaml]. Repeat it to merge several in"
+        " order, as Dagster does: a later entry replaces an earlier one of the same name; the"
+        " state lives beside the first.",
     )(func)
+
+
+def workspace_files(first: Path) -> tuple[Path, ...]:
+    """Every -w file of the running command when FIRST is the first of them; else FIRST."""
+    ctx = click.get_current_context(silent=True)
+    files: tuple[Path, ...] = ctx.meta.get(WORKSPACE_FILES, ()) if ctx is not None else ()
+    return files if files and files[0] == first else (first,)
 
 
 def json_option(func: F) -> F:
@@ -37,9 +57,13 @@ def json_option(func: F) -> F:
 
 
 def read_workspace(path: Path) -> WorkspaceSpec:
+    """The workspace of PATH, merged with the other -w files given; its warnings on stderr."""
     from supervisor.workspace import load_workspace  # yaml and packaging: only when needed
 
-    return load_workspace(path)
+    workspace = load_workspace(workspace_files(path))
+    for warning in workspace.warnings:
+        say(f"warning: {warning}")
+    return workspace
 
 
 def say(message: str) -> None:

@@ -42,6 +42,7 @@ def status_to_dict(status: pb.LocationStatus) -> dict[str, Any]:
         "next_attempt": (
             render.iso_utc(status.next_attempt) if status.HasField("next_attempt") else None
         ),
+        "metadata": dict(sorted(status.metadata.items())),
     }
 
 

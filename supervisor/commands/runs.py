@@ -109,6 +109,7 @@ def run_text(run: dict[str, Any]) -> str:
         ("location", run["location"]),
         ("selection", ", ".join(run["selection"]) or "-"),
         ("status", run["status"]),
+        ("trigger", run["trigger"]),
         ("started", run["started_at"]),
         ("ended", f"{ended} ({duration(run)})" if ended else "-"),
     ]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from supervisor.commands.common import workspace_option
+from supervisor.commands.common import read_workspace, workspace_option
 from supervisor.errors import UsageError
-from supervisor.workspace import check_paths, load_workspace, workspace_from_targets
+from supervisor.workspace import check_paths, workspace_from_targets
 
 
 @click.command("up")
@@ -18,6 +18,15 @@ from supervisor.workspace import check_paths, load_workspace, workspace_from_tar
     "-m", "--module-name", "modules", multiple=True, help="A module location (repeatable)."
 )
 @click.option("-f", "--python-file", "files", multiple=True, help="A file location (repeatable).")
+@click.option("--package-name", "packages", multiple=True, help="A package location (repeatable).")
+@click.option(
+    "-a", "--attribute", help="The Definitions variable of the one -m/-f/--package-name target."
+)
+@click.option(
+    "-d",
+    "--working-directory",
+    help="Where the -m/-f/--package-name code is imported from [default: the current folder].",
+)
 @click.option("--python", help="Python for the -m/-f locations (a version spec or a path).")
 @click.option(
     "-r",
@@ -35,6 +44,9 @@ def up(
     workspace_file: Path,
     modules: tuple[str, ...],
     files: tuple[str, ...],
+    packages: tuple[str, ...],
+    attribute: str | None,
+    working_directory: str | None,
     python: str | None,
     requirements: tuple[str, ...],
     watch: bool,
@@ -42,18 +54,29 @@ def up(
     """Build every location's environment, start its code server, and supervise them all.
 
     Ctrl-C or SIGTERM stops everything (exit 130 for Ctrl-C, 0 for SIGTERM or `down`).
+    -m/-f/--package-name with -a and -d name locations as `dagster dev` does (`repo.py`,
+    `pkg.defs:defs`), instead of a workspace file.
     """
     # Imported when the command runs: grpc.aio and the supervision loop load only for `up`.
     from supervisor.supervision.supervisor import run_supervisor
 
-    if modules or files:
-        workspace = workspace_from_targets(modules, files, python, Path.cwd(), requirements)
-    elif python or requirements:
+    if modules or files or packages:
+        workspace = workspace_from_targets(
+            modules,
+            files,
+            python,
+            Path.cwd(),
+            requirements,
+            packages=packages,
+            attribute=attribute,
+            working_directory=working_directory,
+        )
+    elif python or requirements or attribute or working_directory:
         raise UsageError(
-            "--python and -r go with -m/-f; a workspace file sets python and requirements"
-            " per location"
+            "--python, -r, -a and -d go with -m/-f/--package-name; a workspace file sets"
+            " them per location"
         )
     else:
-        workspace = load_workspace(workspace_file)
+        workspace = read_workspace(workspace_file)
     check_paths(workspace)
     sys.exit(run_supervisor(workspace, watch=watch))

@@ -23,6 +23,7 @@ from supervisor._proto_host import control_pb2_grpc
 from supervisor.errors import SupervisorError, WorkspaceError
 from supervisor.runs import materialize
 from supervisor.runs.store import RunStore
+from supervisor.schedules.ticker import Listed, Ticker
 from supervisor.supervision.location import UP, Location, select
 from supervisor.supervision.states import State
 
@@ -52,6 +53,7 @@ class ControlService:
     workspace_path: Path
     reload: Callable[[], Awaitable[Sequence[ChangeLike]]]
     request_stop: Callable[[int], None]
+    ticker: Ticker | None = None
 
 
 def location_status(location: Location) -> pb.LocationStatus:
@@ -65,6 +67,7 @@ def location_status(location: Location) -> pb.LocationStatus:
         python=location.python_version,
         address=location.address,
         since=machine.history[-1].at if machine.history else 0.0,
+        metadata=dict(location.spec.metadata),
     )
     if location.pid:
         status.pid = location.pid
@@ -178,10 +181,58 @@ class ControlServicer(control_pb2_grpc.SupervisorServicer):
             raise
         return pb.CancelRunReply(found=found)
 
+    async def ListSchedules(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> pb.ScheduleList:
+        ticker = await self._ticker(context)
+        return pb.ScheduleList(schedules=[schedule_info(row) for row in ticker.listing()])
+
+    async def SetScheduleStatus(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> pb.ActionReply:
+        ticker = await self._ticker(context)
+        try:
+            message = ticker.set_status(request.schedule, request.running)
+        except SupervisorError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+            raise
+        result = pb.ActionResult(location=request.schedule, ok=True, message=message)
+        return pb.ActionReply(results=[result])
+
+    async def _ticker(self, context: grpc.aio.ServicerContext) -> Ticker:
+        if self.service.ticker is None:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, "this supervisor ticks no schedules"
+            )
+            raise SupervisorError("no ticker")  # abort raises; this line is for the type checker
+        return self.service.ticker
+
     async def Shutdown(self, request: Any, context: grpc.aio.ServicerContext) -> pb.ShutdownReply:
         # Answer first, then stop: the caller waits for the lock to go, not for this reply.
         asyncio.get_running_loop().call_soon(self.service.request_stop, 0)
         return pb.ShutdownReply()
+
+
+def schedule_info(row: Listed) -> pb.ScheduleInfo:
+    """Describe one schedule for `schedules`."""
+    schedule = row.schedule
+    info = pb.ScheduleInfo(
+        location=schedule.location,
+        name=schedule.name,
+        cron=schedule.cron,
+        timezone=schedule.timezone,
+        status=row.status,
+        targets=list(schedule.targets),
+        description=schedule.description,
+        problem=schedule.problem,
+    )
+    if row.next_tick is not None:
+        info.next_tick = row.next_tick
+    if row.last is not None:
+        info.last_tick = row.last.scheduled_at
+        info.last_tick_status = row.last.status
+        info.last_run_id = row.last.run_id or ""
+    return info
 
 
 async def _act_on(location: Location, action: str) -> pb.ActionResult:

@@ -141,7 +141,7 @@ def plan(workspace: WorkspaceSpec, names: tuple[str, ...] = ()) -> dict[str, Env
         try:
             python = find_python(location.python)
         except InterpreterNotFoundError as exc:
-            where = f"{workspace.path}:{location.line}" if location.line else "command line"
+            where = location.where
             raise InterpreterNotFoundError(
                 f"{where} location {location.name!r} python: {exc}"
             ) from None

@@ -59,6 +59,7 @@ def code_server_flags(
     *,
     module_name: str | None = None,
     python_file: str | None = None,
+    autoload_defs_module: str | None = None,
     working_directory: str | None = None,
     attribute: str | None = None,
     location_name: str | None = None,
@@ -72,6 +73,7 @@ def code_server_flags(
     options: Sequence[tuple[str, Any]] = (
         ("--module-name", module_name),
         ("--python-file", python_file),
+        ("--autoload-defs-module", autoload_defs_module),
         ("--working-directory", working_directory),
         ("--attribute", attribute),
         ("--location-name", location_name),

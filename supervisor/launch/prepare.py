@@ -54,8 +54,10 @@ def build_for(
 
 
 def _target_flags(location: LocationSpec) -> list[str]:
+    autoload = location.kind == "autoload_defs_module"
     return code_server_flags(
-        module_name=location.module_name,
+        module_name=None if autoload else location.module_name,
+        autoload_defs_module=location.module_name if autoload else None,
         python_file=str(location.python_file) if location.python_file else None,
         working_directory=(str(location.working_directory) if location.working_directory else None),
         attribute=location.attribute,
@@ -136,6 +138,6 @@ def launchable_for(
         if not location.line or exc.where:
             raise
         # Which entry asked for it: the resolver's message alone does not say.
-        where = f"{workspace.path}:{location.line}"
+        where = location.where
         raise EnvBuildError(exc.locations, exc.reason, where) from None
     return launchable_in_env(workspace, location, request, built)

@@ -24,13 +24,16 @@ async def resolve(
     An asset may be named LOCATION.ASSET, as the list of known assets shows them.
     """
     plain = []
+    # Location names may hold dots themselves (Dagster's `repo.py`, `pkg.defs:defs`): the
+    # longest name that prefixes KEY wins.
+    by_length = sorted(locations, key=len, reverse=True)
     for key in assets:
-        prefix, dot, rest = key.partition(".")
-        if dot and prefix in locations:
+        prefix = next((name for name in by_length if key.startswith(name + ".")), None)
+        if prefix is not None:
             if location_name and location_name != prefix:
                 raise SupervisorError(f"asset {key!r} is not in location {location_name!r}")
             location_name = prefix
-            key = rest
+            key = key[len(prefix) + 1 :]
         plain.append(key)
     assets = plain
     candidates = select(locations, [location_name]) if location_name else list(locations.values())
@@ -78,11 +81,20 @@ async def resolve(
 
 
 async def run(
-    store: RunStore, location: Location, selection: list[str], upstream: bool
+    store: RunStore,
+    location: Location,
+    selection: list[str],
+    upstream: bool,
+    trigger: str = "manual",
+    run_id: str | None = None,
 ) -> AsyncIterator[pb.RunEvent]:
-    """Run SELECTION in LOCATION, recording each event; yields the events."""
-    run_id = uuid.uuid4().hex
-    store.create_run(location.name, selection, run_id)
+    """Run SELECTION in LOCATION, recording each event; yields the events.
+
+    The run is recorded with TRIGGER (`manual`, `schedule:NAME`), unless RUN_ID names one
+    already recorded (a schedule's tick records its run together with the tick)."""
+    if run_id is None:
+        run_id = uuid.uuid4().hex
+        store.create_run(location.name, selection, run_id, trigger=trigger)
     values_dir = location.values_dir
     if values_dir is not None:
         private_dir(values_dir)  # the server writes into it; made here, private, with parents

@@ -4,6 +4,11 @@ The supervisor is the only writer; the CLI opens the same file read-only while i
 runs. WAL mode lets those readers see the last committed state without waiting
 for the writer, and a busy timeout covers the short moments when SQLite still
 needs a lock (a checkpoint, the schema being created).
+
+Schema 2 adds what schedules need: each run's trigger (`manual` or `schedule:NAME`), the
+ticks of every schedule, unique by (location, schedule, scheduled time) so that no tick ever
+starts two runs, and each schedule's status as last set by `schedules start|stop`. A
+database of schema 1 is migrated in place, its runs kept (their trigger: `manual`).
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ EVENT_TYPES = (
     "RUN_FAILURE",
     "RUN_CANCELED",
 )
-SCHEMA_VERSION = 1
+TICK_STATUSES = ("SUCCESS", "SKIPPED", "FAILURE")
+SCHEMA_VERSION = 2
 MIN_PREFIX = 4
 BUSY_TIMEOUT_S = 5.0
 
@@ -54,8 +60,29 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_run ON events (run_id, seq);
 """
+# From schema 1 to 2: a column with a default keeps every row; the rest is new.
+_MIGRATE_2 = """
+ALTER TABLE runs ADD COLUMN trigger TEXT NOT NULL DEFAULT 'manual';
+CREATE INDEX runs_by_trigger ON runs (location, trigger, status);
+CREATE TABLE ticks (
+    location TEXT NOT NULL, schedule TEXT NOT NULL, scheduled_at REAL NOT NULL,
+    status TEXT NOT NULL, run_id TEXT, reason TEXT NOT NULL, recorded_at REAL NOT NULL,
+    UNIQUE (location, schedule, scheduled_at)
+);
+CREATE TABLE schedules (
+    location TEXT NOT NULL, name TEXT NOT NULL, cron TEXT NOT NULL, timezone TEXT NOT NULL,
+    status TEXT, running_since REAL, updated_at REAL NOT NULL, PRIMARY KEY (location, name)
+);
+"""
+_MIGRATIONS = {2: _MIGRATE_2}
 
-_RUN_COLUMNS = "id, location, selection, status, started_at, ended_at, reason"
+_RUN_COLUMNS = "id, location, selection, status, started_at, ended_at, reason, trigger"
+# A read-only look at a schema-1 database (written by an older supervisor) has no trigger.
+_RUN_COLUMNS_1 = "id, location, selection, status, started_at, ended_at, reason, 'manual'"
+
+
+class TickTakenError(SupervisorError):
+    """A tick (location, schedule, scheduled time) that is already recorded."""
 
 
 def runs_db_path(state_dir: Path) -> Path:
@@ -91,10 +118,13 @@ class RunStore:
             check_same_thread=False,
         )
         self._conn.row_factory = sqlite3.Row
+        self._columns = _RUN_COLUMNS
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
             if readonly:
                 self._check_version(self._version())
+                if self._version() < 2:
+                    self._columns = _RUN_COLUMNS_1
             else:
                 self._prepare()
         except (sqlite3.DatabaseError, SupervisorError) as exc:
@@ -123,10 +153,30 @@ class RunStore:
             version = self._version()  # read under the write lock: two creators cannot race
             self._check_version(version)
             if version == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._conn.execute(statement)
+                self._script(_SCHEMA)
+                version = 1
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                self._script(_MIGRATIONS[step])
+            if version < SCHEMA_VERSION:
                 self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _script(self, script: str) -> None:
+        # executescript would commit the open transaction: one statement at a time instead.
+        for statement in script.split(";"):
+            if statement.strip():
+                self._conn.execute(statement)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the database, for the modules that keep schedules here."""
+        with self._write():
+            yield self._conn
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held for one read (rows come back as sqlite3.Row)."""
+        with self._lock:
+            yield self._conn
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
@@ -152,15 +202,52 @@ class RunStore:
         selection: list[str],
         run_id: str | None = None,
         now: float | None = None,
+        trigger: str = "manual",
+        tick: tuple[str, float] | None = None,
     ) -> str:
-        """Record a new STARTED run and return its id."""
+        """Record a new STARTED run and return its id.
+
+        With TICK (schedule name, scheduled time) the tick is recorded in the same
+        transaction; TickTakenError, and no run, when that tick is already recorded."""
         run_id = run_id or uuid.uuid4().hex
+        at = _now(now)
         with self._write():
+            if tick is not None:
+                self._insert_tick(location, tick[0], tick[1], "SUCCESS", run_id, "", at)
             self._conn.execute(
-                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, 'STARTED', ?, NULL, NULL)",
-                (run_id, location, json.dumps(list(selection)), _now(now)),
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, 'STARTED', ?, NULL, NULL, ?)",
+                (run_id, location, json.dumps(list(selection)), at, trigger),
             )
         return run_id
+
+    def record_tick(
+        self,
+        location: str,
+        schedule: str,
+        scheduled_at: float,
+        status: str,
+        reason: str,
+        now: float | None = None,
+    ) -> None:
+        """Record a tick that started no run (SKIPPED or FAILURE, with the reason);
+        TickTakenError when that tick is already recorded."""
+        _check(status, TICK_STATUSES[1:], "tick status")
+        with self._write():
+            self._insert_tick(location, schedule, scheduled_at, status, None, reason, _now(now))
+
+    def _insert_tick(self, *values: Any) -> None:
+        try:
+            self._conn.execute(
+                "INSERT INTO ticks (location, schedule, scheduled_at, status, run_id, reason,"
+                " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+        except sqlite3.IntegrityError:
+            location, schedule, scheduled_at = values[:3]
+            raise TickTakenError(
+                f"the tick of schedule {location}.{schedule} at {iso_utc(scheduled_at)} is"
+                " already recorded"
+            ) from None
 
     def add_event(
         self,
@@ -228,11 +315,19 @@ class RunStore:
         return ids
 
     def list_runs(
-        self, location: str | None = None, status: str | None = None, limit: int | None = None
+        self,
+        location: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        trigger: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Runs newest first, optionally of one location, with one status, at most LIMIT."""
+        """Runs newest first, optionally of one location, with one status and trigger, at
+        most LIMIT."""
         clauses: list[str] = []
         params: list[Any] = []
+        if trigger is not None:
+            clauses.append("trigger = ?")
+            params.append(trigger)
         if location is not None:
             clauses.append("location = ?")
             params.append(location)
@@ -242,7 +337,7 @@ class RunStore:
             params.append(status)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         # rowid breaks ties between runs started in the same instant: later insert is newer.
-        query = f"SELECT {_RUN_COLUMNS} FROM runs{where} ORDER BY started_at DESC, rowid DESC"
+        query = f"SELECT {self._columns} FROM runs{where} ORDER BY started_at DESC, rowid DESC"
         if limit is not None:
             query += " LIMIT ?"
             params.append(int(limit))
@@ -269,7 +364,7 @@ class RunStore:
         return run
 
     def _find(self, run_id: str) -> sqlite3.Row:
-        query = f"SELECT {_RUN_COLUMNS} FROM runs WHERE "
+        query = f"SELECT {self._columns} FROM runs WHERE "
         exact = self._conn.execute(query + "id = ?", (run_id,)).fetchone()
         if exact is not None:
             return exact
@@ -302,12 +397,15 @@ class RunStore:
             self._conn.close()
 
 
+_RUN_KEYS = tuple(_RUN_COLUMNS.split(", "))
+
+
 def _now(at: float | None) -> float:
     return _time.time() if at is None else at
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
-    run = dict(row)  # keys in _RUN_COLUMNS order, the JSON shape's order
+    run = dict(zip(_RUN_KEYS, tuple(row), strict=True))  # the JSON shape's order
     run["selection"] = json.loads(run["selection"])
     run["started_at"] = iso_utc(run["started_at"], "milliseconds")
     run["ended_at"] = (

@@ -9,11 +9,12 @@ from supervisor.sdk.definitions import (
     UnknownKeyError,
     load_assets_from_modules,
 )
-from supervisor.sdk.schedules import ScheduleDefinition, validate_cron
+from supervisor.sdk.schedules import DefaultScheduleStatus, ScheduleDefinition, validate_cron
 
 __all__ = [
     "AssetContext",
     "AssetDefinition",
+    "DefaultScheduleStatus",
     "Definitions",
     "DefinitionsError",
     "ScheduleDefinition",

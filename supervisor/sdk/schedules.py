@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from typing import Any, Sequence, Union
 
@@ -105,13 +106,37 @@ def _check_item(field: _Field, item: str, part: str) -> None:
 
 
 Target = Union[str, AssetDefinition, Sequence[Union[str, AssetDefinition]]]
+# The most missed ticks a schedule may ask to catch up on when `up` starts.
+MAX_CATCH_UP = 100
+
+
+class DefaultScheduleStatus(enum.Enum):
+    """Whether a schedule ticks before anyone starts or stops it (Dagster's names)."""
+
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"
 
 
 class ScheduleDefinition:
-    """Materialize `target` (asset keys, AssetDefinitions, or "*" for all) on a cron schedule."""
+    """Materialize `target` (asset keys, AssetDefinitions, or "*" for all) on a cron schedule.
+
+    As in Dagster, times are in `execution_timezone` (an IANA name; UTC when None) and a
+    schedule is STOPPED until started, unless `default_status` is RUNNING. Ours beyond
+    Dagster's: `catch_up`, how many of the ticks missed while `up` was down to run when it
+    starts (0, Dagster's default for schedules here: none), and `allow_overlap`, whether a
+    tick starts a run while the run of an earlier tick is still in progress (no: skipped).
+    """
 
     def __init__(
-        self, name: str, cron_schedule: str, target: Target, description: str = ""
+        self,
+        name: str,
+        cron_schedule: str,
+        target: Target,
+        description: str = "",
+        execution_timezone: str | None = None,
+        default_status: DefaultScheduleStatus | str = DefaultScheduleStatus.STOPPED,
+        catch_up: int = 0,
+        allow_overlap: bool = False,
     ) -> None:
         problem = key_problem(name, "schedule name")
         if problem is not None:
@@ -129,6 +154,15 @@ class ScheduleDefinition:
         self._name = name
         self._cron = cron_schedule
         self._description = description
+        self._timezone = _check_timezone(name, execution_timezone)
+        self._default_status = _check_status(name, default_status)
+        self._catch_up = _check_catch_up(name, catch_up)
+        if not isinstance(allow_overlap, bool):
+            raise DefinitionsError(
+                f"schedule {name!r}: allow_overlap must be True or False, "
+                f"got {describe(allow_overlap)}"
+            )
+        self._allow_overlap = allow_overlap
         self._target_all = isinstance(target, str) and target == "*"
         self._targets = () if self._target_all else _normalize_target(name, target)
 
@@ -148,6 +182,26 @@ class ScheduleDefinition:
         return self._description
 
     @property
+    def execution_timezone(self) -> str | None:
+        """The IANA timezone its cron times are in; None means UTC."""
+        return self._timezone
+
+    @property
+    def default_status(self) -> DefaultScheduleStatus:
+        """RUNNING or STOPPED until someone starts or stops it."""
+        return self._default_status
+
+    @property
+    def catch_up(self) -> int:
+        """How many ticks missed while `up` was down to run when it starts."""
+        return self._catch_up
+
+    @property
+    def allow_overlap(self) -> bool:
+        """Whether a tick starts a run while an earlier tick's run is still in progress."""
+        return self._allow_overlap
+
+    @property
     def targets(self) -> tuple[str, ...]:
         """The targeted asset keys; empty when `target_all`."""
         return self._targets
@@ -160,6 +214,46 @@ class ScheduleDefinition:
     def __repr__(self) -> str:
         target = "'*'" if self._target_all else repr(self._targets)
         return f"ScheduleDefinition(name={self._name!r}, cron={self._cron!r}, target={target})"
+
+
+# An IANA name: letters, digits and - + _ in parts joined by "/", as the tz database has them.
+_TIMEZONE = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*\Z")
+
+
+def _check_timezone(name: str, timezone: Any) -> str | None:
+    # Only the form is checked here: zoneinfo is 3.9+ and a location's environment may lack
+    # tzdata. The supervisor, which evaluates the cron times, checks that the zone exists.
+    if timezone is None:
+        return None
+    if not isinstance(timezone, str) or not _TIMEZONE.match(timezone):
+        raise DefinitionsError(
+            f"schedule {name!r}: execution_timezone must be an IANA timezone name such as "
+            f"'Europe/Berlin' or None (UTC), got {describe(timezone)}"
+        )
+    return timezone
+
+
+def _check_status(name: str, status: Any) -> DefaultScheduleStatus:
+    if isinstance(status, DefaultScheduleStatus):
+        return status
+    if isinstance(status, str) and status.upper() in DefaultScheduleStatus.__members__:
+        return DefaultScheduleStatus[status.upper()]
+    raise DefinitionsError(
+        f"schedule {name!r}: default_status must be DefaultScheduleStatus.RUNNING or "
+        f"DefaultScheduleStatus.STOPPED (or 'RUNNING', 'STOPPED'), got {describe(status)}"
+    )
+
+
+def _check_catch_up(name: str, catch_up: Any) -> int:
+    if isinstance(catch_up, bool) or not isinstance(catch_up, int):
+        raise DefinitionsError(
+            f"schedule {name!r}: catch_up must be a whole number of ticks, got {describe(catch_up)}"
+        )
+    if not 0 <= catch_up <= MAX_CATCH_UP:
+        raise DefinitionsError(
+            f"schedule {name!r}: catch_up must be between 0 and {MAX_CATCH_UP}, got {catch_up}"
+        )
+    return catch_up
 
 
 def _normalize_target(name: str, target: Any) -> tuple[str, ...]:

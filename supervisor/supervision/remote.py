@@ -14,7 +14,7 @@ from collections.abc import Callable
 import grpc
 
 from supervisor._proto import codeserver_pb2 as pb
-from supervisor.control.codeserver import AsyncCodeServer, aio_channel
+from supervisor.control.codeserver import AsyncCodeServer, TlsSettings, aio_channel
 from supervisor.errors import CodeServerError
 from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.supervision.location import DEFINITIONS_TIMEOUT, UP, Location
@@ -45,6 +45,8 @@ class RemoteLocation(Location):
     ) -> None:
         super().__init__(spec, console, on_change, remote=True, clock=clock)
         self._address = remote_address(spec)
+        # ssl: true trusts the system's roots (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH overrides them).
+        self._tls = TlsSettings() if spec.ssl else None
         self._python_version = ""
         self._pid: int | None = None
         self.definitions_cache: pb.DefinitionsReply | None = None
@@ -75,7 +77,7 @@ class RemoteLocation(Location):
     def start(self) -> str | None:
         if self._task is not None and not self._task.done():
             return None
-        self._channel = aio_channel(self._address)
+        self._channel = aio_channel(self._address, self._tls)
         self.move(State.CONNECTING, f"connecting to {self._address}")
         self._task = self.run_guarded("watching the remote code server", self._watch())
         return None
@@ -127,7 +129,7 @@ class RemoteLocation(Location):
         return None if channel is None else self.client_for(channel)
 
     async def _reopen(self) -> None:
-        old, self._channel = self._channel, aio_channel(self._address)
+        old, self._channel = self._channel, aio_channel(self._address, self._tls)
         if old is not None:
             await old.close()
 

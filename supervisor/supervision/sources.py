@@ -1,8 +1,8 @@
 """What a location's code is made of, as one fingerprint: `reload` restarts a location whose
 source changed even when its workspace entry did not, and `up --watch` reloads on a change.
 
-The source is every Python file under the location's code folder (its working directory,
-or its file's folder), less what is not the user's code: environments, caches and hidden
+The source is every Python file under the location's code folders (its file's folder and
+its working directory), less what is not the user's code: environments, caches and hidden
 folders. A fingerprint is a hash of their paths, sizes and modification times: a stat per
 file, never a read.
 """
@@ -24,23 +24,30 @@ SUFFIXES = (".py", ".pyi")
 MAX_FILES = 20_000
 
 
-def code_folder(spec: LocationSpec) -> Path | None:
-    """The folder whose Python files are this location's code; None for remote ones."""
+def code_folders(spec: LocationSpec) -> list[Path]:
+    """The folders whose Python files are this location's code (none for remote ones): a
+    file's own folder first, then the working directory (they differ when Dagster's rules
+    put the working directory in the current folder)."""
     if spec.is_remote:
-        return None
-    if spec.python_file is not None and spec.working_directory is None:
-        return spec.python_file.parent
-    return spec.working_directory or (spec.python_file.parent if spec.python_file else None)
+        return []
+    found: list[Path] = []
+    for folder in (
+        spec.python_file.parent if spec.python_file is not None else None,
+        spec.working_directory,
+    ):
+        if folder is not None and folder not in found:
+            found.append(folder)
+    return found
 
 
 def fingerprint(spec: LocationSpec) -> str:
     """A hash of the location's source files as they are now ("" when it has none here)."""
-    folder = code_folder(spec)
-    if folder is None:
+    folders = code_folders(spec)
+    if not folders:
         return ""
     digest = hashlib.sha256()
     seen = 0
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in (entry for folder in folders for entry in os.walk(folder)):
         # Sorted, so that the walk and so the hash do not depend on the directory order.
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED)
         for name in sorted(files):

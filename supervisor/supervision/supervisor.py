@@ -22,6 +22,7 @@ from supervisor.errors import SupervisorError
 from supervisor.launch.prepare import launchable_for
 from supervisor.runs.store import RunStore, runs_db_path
 from supervisor.safepath import child_path
+from supervisor.schedules.ticker import Ticker, materializer
 from supervisor.supervision import statefile
 from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.supervision.local import LocalLocation
@@ -105,18 +106,23 @@ class Supervisor:
                 )
             statefile.mark_environment(self.workspace.path)
             self._install_signal_handlers()
+            ticker = Ticker(
+                self.store, self.locations, materializer(self.store), self.clock, self.console
+            )
             service = ControlService(
                 locations=self.locations,
                 store=self.store,
                 workspace_path=self.workspace.path,
                 reload=self.reload,
                 request_stop=self.request_stop,
+                ticker=ticker,
             )
             server = await serve_control(service, self.control_path)
             try:
                 self._write_state()
                 for spec in self.workspace.locations:
                     self.add(spec)
+                self._tasks.add(asyncio.create_task(ticker.run(), name="ticker"))
                 if self.watch:
                     watcher = asyncio.create_task(self._watch_files(), name="watch")
                     self._tasks.add(watcher)
@@ -218,7 +224,11 @@ class Supervisor:
         if self.workspace.from_flags:
             workspace = self.workspace  # the flags do not change; the code may have
         else:
-            workspace = await asyncio.to_thread(load_workspace, self.workspace.path)
+            workspace = await asyncio.to_thread(
+                load_workspace, self.workspace.files or [self.workspace.path], self.workspace.cwd
+            )
+            for warning in workspace.warnings:
+                self.console.line("supervisor", f"warning: {warning}")
         results: list[Change] = []
         new = {spec.name: spec for spec in workspace.locations}
         self.workspace = workspace
@@ -282,13 +292,17 @@ class Supervisor:
     # -- watching files ----------------------------------------------------------------------
 
     def _snapshot(self) -> tuple[object, ...]:
-        """What `--watch` compares: the workspace file and every local location's source."""
-        workspace: tuple[int, int] | None = None
+        """What `--watch` compares: the workspace files and every local location's source."""
+        workspace: list[tuple[int, int] | None] = []
         if not self.workspace.from_flags:
-            with contextlib.suppress(OSError):
-                info = self.workspace.path.stat()
-                workspace = (info.st_size, info.st_mtime_ns)
-        return (workspace, *(fingerprint(spec) for spec in self.workspace.locations))
+            for path in self.workspace.files or [self.workspace.path]:
+                try:
+                    info = path.stat()
+                except OSError:
+                    workspace.append(None)
+                else:
+                    workspace.append((info.st_size, info.st_mtime_ns))
+        return (*workspace, *(fingerprint(spec) for spec in self.workspace.locations))
 
     async def _watch_files(self) -> None:
         """Reload when the workspace file or a location's source changes, once the change

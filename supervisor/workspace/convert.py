@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from supervisor.workspace import values
-from supervisor.workspace.readers import INVALID, Fields, Reader
+from supervisor.workspace.entries import (
+    CODE_KEYS,
+    ENVIRONMENT_KEYS,
+    GRPC_KEYS,
+    OUR_KEYS,
+    REMOTE_OUR_KEYS,
+    TARGET_KEYS,
+    EntryReader,
+    default_grpc_name,
+)
+from supervisor.workspace.readers import INVALID, Fields
 from supervisor.workspace.specs import KINDS, HealthSpec, LocationSpec, RestartSpec, WorkspaceSpec
 from supervisor.workspace.yamlnodes import (
     child,
@@ -22,38 +30,19 @@ from supervisor.workspace.yamlnodes import (
 )
 
 TOP_KEYS = ("load_from", "defaults", "envs_dir")
-TARGET_KEYS = {
-    "python_module": "module_name",
-    "python_file": "relative_path",
-    "python_package": "package_name",
-}
-CODE_KEYS = ("attribute", "working_directory", "location_name", "executable_path")
-GRPC_KEYS = ("host", "port", "socket", "location_name", "ssl", "additional_metadata")
-OUR_KEYS = (
-    "python",
-    "requirements",
-    "env",
-    "startup_timeout",
-    "drain_timeout",
-    "heartbeat_timeout",
-    "memory_limit",
-    "health",
-    "restart",
-    "builder",
-)
-REMOTE_OUR_KEYS = ("health",)  # the rest shape a process we start, and we start none for it
 MERGED_KEYS = ("env", "health", "restart")  # mappings that merge key-wise over defaults
 NO_ENTRIES = "has no load_from entries; add some, such as load_from: [{python_module: my_module}]"
 ENTRY_EXAMPLE = "an entry such as {python_module: my_module}"
 
 
-class Converter(Reader):
+class Converter(EntryReader):
     """Turns the nodes of one workspace file into specs, collecting every problem."""
 
     # The file as a whole.
 
     def workspace(self, node: Node | None, path: Path) -> WorkspaceSpec:
         """The spec of a whole file; raises WorkspaceError listing every problem."""
+        self.source = path
         envs_dir, envs_dir_line = self.root / "envs", 0
         defaults = Fields()
         entries, prefix = None, ""
@@ -98,7 +87,15 @@ class Converter(Reader):
                         located.append(found)
         self.check_names(located)
         self.problems.raise_if_any()
-        return WorkspaceSpec(path, envs_dir, tuple(spec for spec, _ in located), envs_dir_line)
+        return WorkspaceSpec(
+            path,
+            envs_dir,
+            tuple(spec for spec, _ in located),
+            envs_dir_line,
+            files=(path,),
+            cwd=self.cwd,
+            warnings=self.problems.rendered_warnings(),
+        )
 
     def defaults(self, node: Node, path: str) -> Fields:
         into = Fields()
@@ -150,6 +147,7 @@ class Converter(Reader):
         kind = kinds[0]
         kpath = child(path, kind)
         value = items[kind][1]
+        self.entry_line, self.entry_path = line_of(node), kpath
         if kind == "grpc_server":
             spec = self.remote(value, kpath, line_of(node), defaults)
         else:
@@ -175,15 +173,14 @@ class Converter(Reader):
     def local(
         self, kind: str, node: Node, path: str, line: int, defaults: Fields
     ) -> LocationSpec | None:
-        """A python_module, python_file or python_package entry."""
-        target_key = TARGET_KEYS[kind]
+        """A python_module, python_file, python_package or autoload_defs_module entry."""
         read = self.local_keys(kind, node, path)
         if read is None:
             return None
         given, ours = read
-        spec = self.local_targets(given)
+        spec = self.local_targets(kind, given, terse=is_str(node))
         if "executable_path" in given:
-            for name in ("python", "requirements", "builder"):
+            for name in ENVIRONMENT_KEYS:
                 if name in ours.nodes:
                     self.report(
                         ours.nodes[name],
@@ -191,124 +188,36 @@ class Converter(Reader):
                         f"executable_path runs that interpreter as is, so {name} cannot apply;"
                         f" remove one of them; got {describe(ours.nodes[name])}",
                     )
-        if "name" not in spec and target_key in given:
-            text = given[target_key][1]
-            spec["name"] = Path(text).stem if kind == "python_file" else text
         if INVALID in (spec.get("name", INVALID), spec.get("module_name"), spec.get("python_file")):
             return None  # unnamed, or named after a bad target: no duplicate check to make
         merged = self.merge(defaults, ours, path)
         if "executable_path" in spec:  # an interpreter used as is: nothing to pick or install
-            merged.pop("python", None)
-            merged.pop("requirements", None)
-            merged.pop("builder", None)
+            for name in ENVIRONMENT_KEYS:
+                merged.pop(name, None)
         spec = {name: value for name, value in spec.items() if value is not INVALID}
         return self.build(kind, line, spec, merged)
-
-    def local_keys(
-        self, kind: str, node: Node, path: str
-    ) -> tuple[dict[str, tuple[Node, str, str]], Fields] | None:
-        """Dagster's keys of a local entry (key -> node, text, key path) and ours; None when
-        the entry is not even of the right shape."""
-        target_key = TARGET_KEYS[kind]
-        ours = Fields()
-        given: dict[str, tuple[Node, str, str]] = {}
-        if is_str(node):
-            given[target_key] = (node, node.value, path)
-        elif isinstance(node, MappingNode):
-            items = mapping_items(node, path, self.problems)
-            for name, (key, value) in items.items():
-                vpath = child(path, name)
-                if name == target_key or name in CODE_KEYS:
-                    text = self.dagster_string(value, vpath)
-                    if text is not INVALID:
-                        given[name] = (value, text, vpath)
-                elif name in OUR_KEYS:
-                    self.our_key(name, value, vpath, ours)
-                else:
-                    self.unknown(key, path, name, (target_key, *CODE_KEYS, *OUR_KEYS))
-            if target_key not in items:
-                self.expected(node, path, f"a mapping with {target_key}")
-        else:
-            noun = "a file path" if kind == "python_file" else f"a {target_key.replace('_', ' ')}"
-            self.expected(node, path, f"{noun} or a mapping with {target_key}")
-            return None
-        return given, ours
-
-    def local_targets(self, given: dict[str, tuple[Node, str, str]]) -> dict[str, Any]:
-        """The checked values of Dagster's keys, under the names of LocationSpec's fields."""
-        spec: dict[str, Any] = {"working_directory": self.root}
-        checks: dict[str, tuple[str, Callable[..., Any]]] = {
-            "module_name": ("module_name", values.check_module_name),
-            "package_name": ("module_name", values.check_module_name),
-            "relative_path": ("python_file", lambda text: values.absolute_path(text, self.root)),
-            "attribute": ("attribute", values.check_identifier),
-            "working_directory": (
-                "working_directory",
-                lambda text: values.absolute_path(text, self.root),
-            ),
-            "location_name": ("name", values.check_location_name),
-            "executable_path": (
-                "executable_path",
-                lambda text: values.executable_path(text, self.root),
-            ),
-        }
-        for name, (value_node, text, vpath) in given.items():
-            target, func = checks[name]
-            spec[target] = self.check(value_node, vpath, func, text)
-        return spec
 
     def remote(self, node: Node, path: str, line: int, defaults: Fields) -> LocationSpec | None:
         """A grpc_server entry: a code server that someone else runs."""
         if not isinstance(node, MappingNode):
             self.expected(node, path, "a mapping with host and port (or socket)")
             return None
-        ours = Fields()
-        spec: dict[str, Any] = {"host": "localhost"}
-        items = mapping_items(node, path, self.problems)
-        elsewhere = {*OUR_KEYS, *CODE_KEYS, *TARGET_KEYS.values()} - set(REMOTE_OUR_KEYS)
-        for name, (key, value) in items.items():
-            vpath = child(path, name)
-            if name == "port":
-                spec["port"] = self.port(value, vpath)
-            elif name == "ssl":
-                self.ssl(value, vpath)
-            elif name == "additional_metadata":
-                if not isinstance(value, MappingNode) and not is_null(value):
-                    self.expected(value, vpath, "a mapping")
-            elif name in ("host", "socket", "location_name"):
-                text = self.dagster_string(value, vpath)
-                if text is not INVALID:
-                    func = {
-                        "host": values.check_host,
-                        "location_name": values.check_location_name,
-                        "socket": lambda t: str(values.absolute_path(t, self.root)),
-                    }[name]
-                    spec[name] = self.check(value, vpath, func, text)
-                    if name == "socket" and spec[name] is not INVALID:
-                        spec.setdefault("name", text)  # the socket path as written
-                else:
-                    spec[name] = INVALID
-            elif name in REMOTE_OUR_KEYS:
-                self.our_key(name, value, vpath, ours)
-            elif name in elsewhere:
-                self.report(
-                    key,
-                    vpath,
-                    f"a grpc_server location runs elsewhere; {name} has no effect;"
-                    f" got {describe(value)}",
-                )
-            else:
-                self.unknown(key, path, name, (*GRPC_KEYS, *REMOTE_OUR_KEYS))
+        spec, ours, items = self.remote_keys(node, path)
         if ("port" in items) == ("socket" in items):
             got = "both" if "port" in items else "neither"
             self.report(node, path, f"expected exactly one of port and socket; got {got}")
             return None
-        if "location_name" in spec:
-            spec["name"] = spec.pop("location_name")
-        elif "port" in spec:
-            spec["name"] = f"{spec['host']}:{spec['port']}"
-        if spec.get("name", INVALID) is INVALID or INVALID in (spec["host"], spec.get("port")):
+        written = spec.pop("socket_as_written", None)
+        if spec.get("ssl") and "socket" in items:
+            self.report(
+                items["ssl"][1],
+                child(path, "ssl"),
+                "TLS applies to a host and port; a Unix socket is local: remove ssl or use port",
+            )
             return None
+        if INVALID in (spec["host"], spec.get("port"), spec.get("socket"), spec.get("name")):
+            return None
+        spec.setdefault("name", default_grpc_name(spec["host"], spec.get("port"), written))
         merged = {k: v for k, v in self.merge(defaults, ours, path).items() if k in REMOTE_OUR_KEYS}
         spec = {name: value for name, value in spec.items() if value is not INVALID}
         return self.build("grpc_server", line, spec, merged)
@@ -333,6 +242,7 @@ class Converter(Reader):
         return LocationSpec(
             kind=kind,
             line=line,
+            source=self.source,
             **spec,
             **merged,
             requirements=requirements,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RESTART_POLICIES = ("always", "on-failure", "never")
 BUILDERS = ("uv", "pip")  # what makes a location's environment; uv unless asked
-KINDS = ("python_module", "python_file", "python_package", "grpc_server")
+KINDS = ("python_module", "python_file", "python_package", "autoload_defs_module", "grpc_server")
 
 
 @dataclass(frozen=True)
@@ -51,17 +51,21 @@ class LocationSpec:
     """One code location as the workspace asks for it; paths are absolute."""
 
     name: str
-    kind: str  # "python_module" | "python_file" | "python_package" | "grpc_server"
-    line: int  # line of the entry in the file (1-based; 0 when not from a file)
-    module_name: str | None = None  # python_module, and python_package (its package_name)
+    kind: str  # one of KINDS
+    line: int  # line of the entry in its file (1-based; 0 when not from a file)
+    # python_module, python_package (its package_name), autoload_defs_module
+    module_name: str | None = None
     python_file: Path | None = None  # python_file
     attribute: str | None = None
-    # Dagster's default when absent: the workspace file's folder (the current one for -m/-f).
+    # Absolute. Dagster's default when absent: the workspace file's folder for python_file,
+    # the current folder for the other kinds and for -m/-f.
     working_directory: Path | None = None
     executable_path: Path | None = None  # use this interpreter as is, build nothing
     host: str | None = None  # grpc_server
     port: int | None = None
-    socket: str | None = None
+    socket: str | None = None  # absolute
+    ssl: bool = False  # grpc_server: connect with TLS
+    metadata: tuple[tuple[str, str], ...] = ()  # grpc_server's additional_metadata, sorted
     # A version spec ("3.9", ">=3.10,<3.12", "cpython3.11") or an absolute path;
     # None = the supervisor's own interpreter.
     python: str | None = None
@@ -75,6 +79,13 @@ class LocationSpec:
     health: HealthSpec = HealthSpec()
     restart: RestartSpec = RestartSpec()
     builder: str = "uv"  # uv | pip (virtualenv + pip, with pip's own configuration)
+    # The workspace file of the entry (None for -m/-f): for messages, not part of its meaning.
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def where(self) -> str:
+        """FILE:LINE of the entry, or "command line"."""
+        return f"{self.source}:{self.line}" if self.source and self.line else "command line"
 
     def __post_init__(self) -> None:
         """Refuse a bad builder (ValueError); the workspace reader says so with file and line."""
@@ -103,6 +114,9 @@ class WorkspaceSpec:
     envs_dir_line: int = 0  # the line of envs_dir in the file; 0 when it was not given
     # Made from `up -m/-f` flags, not read from `path`: a reload re-reads no file.
     from_flags: bool = False
+    files: tuple[Path, ...] = ()  # every -w file, merged in order; path is the first
+    cwd: Path | None = None  # the folder relative module paths were resolved in
+    warnings: tuple[str, ...] = ()  # what loads but may not mean what the writer thinks
 
     @property
     def root(self) -> Path:

@@ -1,4 +1,8 @@
-"""A workspace made from `up -m MODULE -f FILE --python SPEC`, as `dagster dev -m/-f` does."""
+"""A workspace made from `up -m MODULE -f FILE --package-name PKG -a ATTR -d DIR --python SPEC`,
+with the names and folders `dagster dev` gives the same flags (see tests/test_parity.py).
+
+Dagster takes one kind of target per command line; we also take -m and -f together.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from supervisor.workspace import values
+from supervisor.workspace.entries import default_local_name
 from supervisor.workspace.requirements import RequirementsFile, add_unique, normalize_requirement
 from supervisor.workspace.specs import LocationSpec, WorkspaceSpec
 from supervisor.workspace.yamlnodes import Problems
@@ -21,8 +26,13 @@ def workspace_from_targets(
     python: str | None,
     cwd: Path,
     requirements: Sequence[str] = (),
+    packages: Sequence[str] = (),
+    attribute: str | None = None,
+    working_directory: str | None = None,
 ) -> WorkspaceSpec:
-    """One location per -m module and -f file, run from CWD; its state lives in CWD too.
+    """One location per -m module, -f file and --package-name package, run from CWD; its
+    state lives in CWD too. ATTRIBUTE (-a) picks the Definitions variable of the one target;
+    WORKING_DIRECTORY (-d, default CWD) is where the code is imported from.
 
     REQUIREMENTS (-r) are PEP 508 strings or requirements files, as a workspace entry's
     `requirements:` takes them, for every location. The workspace path is the virtual
@@ -37,11 +47,36 @@ def workspace_from_targets(
             python = values.python_value(python, cwd)
         except ValueError as exc:
             problems.add(0, "--python", str(exc))
+    folder = cwd
+    if working_directory is not None:
+        try:
+            folder = values.rebased_path(working_directory, cwd)
+        except ValueError as exc:
+            problems.add(0, "-d", str(exc))
+    targets = [*modules, *files, *packages]
+    if attribute is not None:
+        if len(targets) > 1:
+            problems.add(
+                0, "-a", f"an attribute picks from one target; got {len(targets)}: {targets}"
+            )
+        else:
+            try:
+                values.check_identifier(attribute)
+            except ValueError as exc:
+                problems.add(0, "-a", str(exc))
+    make = functools.partial(
+        LocationSpec,
+        working_directory=folder,
+        python=python,
+        requirements=wanted,
+        attribute=attribute,
+    )
     locations = [
-        *_locations("-m", modules, cwd, python, wanted, problems),
-        *_locations("-f", files, cwd, python, wanted, problems),
+        *_locations("-m", modules, cwd, make, problems),
+        *_locations("-f", files, cwd, make, problems),
+        *_locations("--package-name", packages, cwd, make, problems),
     ]
-    if not modules and not files:
+    if not targets:
         problems.add(0, "", "no code locations: give -m MODULE or -f FILE, or a workspace file")
     seen: dict[str, str] = {}
     for spec, flag in locations:
@@ -54,30 +89,28 @@ def workspace_from_targets(
         seen.setdefault(spec.name, flag)
     problems.raise_if_any()
     specs = tuple(spec for spec, _ in locations)
-    return WorkspaceSpec(cwd / "workspace.yaml", cwd / "envs", specs, from_flags=True)
+    return WorkspaceSpec(cwd / "workspace.yaml", cwd / "envs", specs, from_flags=True, cwd=cwd)
 
 
 def _locations(
     flag: str,
     targets: Sequence[str],
     cwd: Path,
-    python: str | None,
-    requirements: tuple[str, ...],
+    make: functools.partial[LocationSpec],
     problems: Problems,
 ) -> list[tuple[LocationSpec, str]]:
-    """One location per -m MODULE or -f FILE (FLAG), with the flag and value that named it."""
-    make = functools.partial(
-        LocationSpec, working_directory=cwd, python=python, requirements=requirements
-    )
+    """One location per target of FLAG, with the flag and value that named it."""
+    attribute = make.keywords["attribute"]
+    kind = {"-m": "python_module", "-f": "python_file"}.get(flag, "python_package")
     found = []
     for target in targets:
+        name = default_local_name(kind, target, attribute)
         try:
-            if flag == "-m":
-                name = values.check_module_name(target)
-                spec = make(name, "python_module", 0, module_name=target)
+            if flag == "-f":
+                path = values.rebased_path(target, cwd)
+                spec = make(name, kind, 0, python_file=path)
             else:
-                path = values.absolute_path(target, cwd)
-                spec = make(path.stem, "python_file", 0, python_file=path)
+                spec = make(name, kind, 0, module_name=values.check_module_name(target))
         except ValueError as exc:
             problems.add(0, flag, str(exc))
             continue

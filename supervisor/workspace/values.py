@@ -44,6 +44,16 @@ def absolute_path(text: str, base: Path) -> Path:
     return Path(os.path.normpath(base / os.path.expanduser(text)))
 
 
+def rebased_path(text: str, base: Path) -> Path:
+    """TEXT as Dagster's loader reads a path: relative ones start at BASE, `~` is not
+    expanded; normalized."""
+    if not text.strip():
+        raise ValueError(f"expected a path; got {clip(repr(text))}")
+    if "\0" in text:
+        raise ValueError(f"expected a path without NUL characters; got {clip(repr(text))}")
+    return Path(os.path.normpath(os.path.join(base, text)))
+
+
 def is_file(path: Path) -> bool:
     """Path.is_file, but False where the system refuses to look (a name too long, say)."""
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -46,6 +47,8 @@ class Problems:
 
     source: str  # the file name as the user gave it
     items: list[Problem] = field(default_factory=list)
+    # Things that load but may not mean what the writer thinks (shown, never fatal).
+    warnings: list[Problem] = field(default_factory=list)
     # Nodes already refused as a whole (a bad tag): saying more about them is noise.
     refused: set[int] = field(default_factory=set)
 
@@ -55,10 +58,22 @@ class Problems:
         line = where if isinstance(where, int) else line_of(where)
         self.items.append(Problem(line, path, message))
 
+    def warn(self, where: Node | int | None, path: str, message: str) -> None:
+        line = where if isinstance(where, int) else line_of(where)
+        self.warnings.append(Problem(line, path, message))
+
+    def rendered_warnings(self) -> tuple[str, ...]:
+        return tuple(p.render(self.source) for p in self.warnings)
+
     def raise_if_any(self) -> None:
         if self.items:
             ordered = sorted(self.items, key=lambda p: p.line)  # stable: same line keeps order
             raise WorkspaceError([p.render(self.source) for p in ordered], self.source)
+
+
+def to_python(node: Node) -> Any:
+    """The plain Python value of NODE (a checked tree: safe tags only)."""
+    return _CONSTRUCTOR.construct_object(node, deep=True)
 
 
 def line_of(node: Node | None) -> int:
