@@ -32,6 +32,39 @@ COMMANDS = {
     "pythons": "supervisor.commands.pythons:pythons",
     "api": "supervisor.commands.api:api",
 }
+# What `supervisor --help` lists beside each name, without importing every command's module
+# (tests/test_cli_misc.py checks that each is the command's own first line).
+SHORT_HELP = {
+    "up": "Build every location's environment, start its code server, and supervise them all.",
+    "down": "Stop the running supervisor and every location it runs.",
+    "status": "Show each location's state, pid, restarts, Python and last error.",
+    "ls": "List the definitions of every location (or LOCATIONS), through the supervisor.",
+    "start": "Start stopped (or FATAL) locations.",
+    "stop": "Stop locations; they stay stopped until started.",
+    "restart": "Restart locations.",
+    "reload": (
+        "Re-read the workspace: start new locations, stop removed ones, restart changed ones."
+    ),
+    "logs": "Print a location's output (its stdout and stderr, and its state changes).",
+    "materialize": (
+        "Materialize ASSETS (and the upstream assets they need) inside their code server."
+    ),
+    "runs": "List the runs of a workspace, newest first; `runs show ID` shows one with its events.",
+    "schedules": (
+        "List the schedules of the serving locations: status, next tick, last tick and its run."
+    ),
+    "check": (
+        "Build and start every location (or LOCATIONS) and verify, inside each: the"
+        " interpreter, the declared requirements, a consistent environment, isolation from"
+        " the host and the other locations, that the Definitions load, and that it keeps"
+        " serving (`stable`)."
+    ),
+    "env": "Build, list, locate and clean up the locations' environments.",
+    "pythons": (
+        "List the Python interpreters found (PATH, pyenv, asdf, uv, /usr/bin, /usr/local/bin)."
+    ),
+    "api": "Run a code server by itself, for remote hosts.",
+}
 
 
 class _Group(click.Group):
@@ -40,6 +73,16 @@ class _Group(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list of commands, from SHORT_HELP: no command module is imported for it."""
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, click.Command(name, help=SHORT_HELP[name]).get_short_help_str(limit))
+            for name in COMMANDS
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)

@@ -42,6 +42,10 @@ def definitions_text(entry: dict[str, Any]) -> str:
         out.append("  resources: " + ", ".join(entry["resources"]))
     for s in entry["schedules"]:
         out.append(f"  schedule {s['name']}: {s['cron']} -> {', '.join(s['targets'])}")
+    if entry.get("jobs"):
+        out.append("  jobs: " + ", ".join(entry["jobs"]))
+    if entry.get("sensors"):
+        out.append("  sensors: " + ", ".join(entry["sensors"]))
     return "\n".join(out)
 
 

@@ -34,6 +34,11 @@ FIGURES = {
         rf"idle RSS: ours {NUMBER} MiB, reference {NUMBER} MiB, ratio {NUMBER}",
         r"^Goals \(start <= .*\): (met|NOT met)",
     ],
+    "dagster_start.py": [
+        rf"start to loaded: supervised {NUMBER} s, bare {NUMBER} s, ratio {NUMBER}",
+        rf"idle RSS: supervised {NUMBER} MiB, bare {NUMBER} MiB, ratio {NUMBER}",
+        r"^Goals \(start <= .*\): (met|NOT met)",
+    ],
     "continuity.py": [
         rf"without restarts: \d+ calls, p50 {NUMBER} ms, p99 {NUMBER} ms",
         rf"during 1 restarts: \d+ calls, p50 {NUMBER} ms",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
+import click
 import pytest
 
 from tests.helpers import EXAMPLES
@@ -81,3 +84,33 @@ def test_mistakes_are_usage_errors_without_tracebacks(tmp_path: Path) -> None:
         and f"{gone}:2" in out.stderr
         and "no such working_directory" in out.stderr
     )
+
+
+def test_the_command_list_of_help_is_each_commands_own_words() -> None:
+    """`supervisor --help` lists commands from a table, importing none of them: the table
+    must say what each command's own help says."""
+    from supervisor.cli import COMMANDS, SHORT_HELP
+    from supervisor.cli import cli as group
+
+    assert list(SHORT_HELP) == list(COMMANDS)
+    for name in COMMANDS:
+        command = group.get_command(click.Context(group), name)
+        assert command is not None
+        assert SHORT_HELP[name] == command.get_short_help_str(10_000), name
+
+
+def test_help_imports_no_command_module_nor_the_sdk() -> None:
+    code = (
+        "import sys\n"
+        "from supervisor.cli import main\n"
+        "sys.argv = ['supervisor', '--help']\n"
+        "try:\n    main()\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = [m for m in sys.modules if m.startswith(('supervisor.commands.',"
+        " 'supervisor.sdk', 'supervisor.codeserver', 'grpc', 'yaml'))]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "HEAVY []" in done.stdout, done.stdout

@@ -13,15 +13,24 @@ from tests.helpers import REPO
 from tests.uphelp import Up
 
 
-def test_default_workspace_loads_with_three_pythons() -> None:
-    workspace = load_workspace(REPO / "workspace.yaml")
+def test_default_workspace_loads_with_four_pythons() -> None:
+    workspace = load_workspace(REPO / "workspace.yaml", cwd=REPO)
     pythons = {spec.name: spec.python for spec in workspace.locations}
-    assert pythons == {"flowers": "3.8", "flower_stats": "3.12", "hello": "3.10"}
+    assert pythons == {
+        "flowers": "3.8",
+        "flower_stats": "3.12",
+        "hello": "3.10",
+        "my_dagster_code_location": "3.11",
+    }
+    runtimes = {spec.name: spec.effective_runtime for spec in workspace.locations}
+    assert runtimes["my_dagster_code_location"] == "dagster"
+    assert {runtimes[n] for n in ("flowers", "flower_stats", "hello")} == {"supervisor"}
     kinds = {spec.kind for spec in workspace.locations}
     assert kinds == {"python_module", "python_file"}
 
 
-# Builds pandas environments: one deadline for all three starts, and the test's own above it.
+# Builds pandas (and dagster) environments: one deadline for all four starts, and the test's
+# own above it.
 STARTS_SECONDS = 600
 
 
@@ -39,8 +48,10 @@ def test_default_workspace_runs_conflicting_pandas_side_by_side(
         deadline = time.monotonic() + STARTS_SECONDS
         entries = {
             n: up.wait_state(n, "SERVING", timeout=max(1.0, deadline - time.monotonic()))
-            for n in ("flowers", "flower_stats", "hello")
+            for n in ("flowers", "flower_stats", "hello", "my_dagster_code_location")
         }
+        assert entries["my_dagster_code_location"]["runtime"] == "dagster"
+        assert entries["my_dagster_code_location"]["python"].startswith("3.11.")
         assert entries["flowers"]["python"].startswith("3.8.")
         assert entries["flower_stats"]["python"].startswith("3.12.")
         assert entries["hello"]["python"].startswith("3.10.")

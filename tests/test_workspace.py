@@ -545,7 +545,7 @@ def test_unknown_keys_did_you_mean_or_allowed_list(fail: Fail) -> None:
         "workspace.yaml:3 defaults.restrat: unknown key; did you mean 'restart'?",
         "workspace.yaml:4 defaults.working_directory: unknown key; allowed keys: python,"
         " requirements, env, startup_timeout, drain_timeout, heartbeat_timeout, memory_limit,"
-        " health, restart, builder",
+        " health, restart, builder, runtime",
     ]
 
 
@@ -585,7 +585,8 @@ ENTRY_TARGETS = {
 }
 LOCAL_ALLOWED = (
     "attribute, working_directory, location_name, executable_path, python, requirements, env,"
-    " startup_timeout, drain_timeout, heartbeat_timeout, memory_limit, health, restart, builder"
+    " startup_timeout, drain_timeout, heartbeat_timeout, memory_limit, health, restart, builder,"
+    " runtime"
 )
 ALLOWED_INSIDE = {
     "python_file": f"relative_path, {LOCAL_ALLOWED}",
@@ -1321,4 +1322,41 @@ def test_several_files_merge_in_order_and_name_their_own_lines(folder: Path) -> 
     assert caught.value.problems == [
         "bad.yaml:2 load_from[0].python_module.module_name: expected a dotted module name such"
         " as my_package.defs; got 'x-y'"
+    ]
+
+
+def test_runtime_is_asked_for_or_follows_the_requirements(load: Load, fail: Fail) -> None:
+    workspace = load(
+        """\
+        defaults:
+          runtime: supervisor
+        load_from:
+          - python_file: {relative_path: a.py}
+          - python_file: {relative_path: b.py, runtime: dagster}
+        """
+    )
+    assert [s.effective_runtime for s in workspace.locations] == ["supervisor", "dagster"]
+    implied = load(
+        """\
+        load_from:
+          - python_file: {relative_path: a.py, requirements: ["dagster>=1.13,<1.14"]}
+          - python_file: {relative_path: b.py, requirements: ["Dagster[test]==1.13.2"]}
+          - python_file: {relative_path: c.py, requirements: [dagster-webserver, six]}
+          - python_file: {relative_path: d.py, requirements: [dagster], runtime: supervisor}
+        """
+    )
+    assert [(s.runtime, s.effective_runtime) for s in implied.locations] == [
+        (None, "dagster"),
+        (None, "dagster"),
+        (None, "supervisor"),
+        ("supervisor", "supervisor"),
+    ]
+    assert fail(
+        """\
+        load_from:
+          - python_file: {relative_path: a.py, runtime: dagstr}
+        """
+    ) == [
+        "workspace.yaml:2 load_from[0].python_file.runtime: expected one of supervisor,"
+        " dagster; got 'dagstr'"
     ]

@@ -27,6 +27,7 @@ from supervisor.check.verdicts import (
 )
 from supervisor.control.codeserver import facts_to_dict
 from supervisor.errors import SupervisorError
+from supervisor.launch.dagster import probe_facts
 from supervisor.private import private_dir
 from supervisor.supervision import statefile
 from supervisor.supervision.location import SETTLED, UP, Location
@@ -75,8 +76,12 @@ async def inspect(location: Location) -> tuple[dict[str, Any], pb.DefinitionsRep
         raise SupervisorError(
             location.machine.last_error or f"not serving ({location.state.value})"
         )
-    server = location.code_server()
-    reply = await server.inspect(timeout=INSPECT_TIMEOUT)
+    launchable = getattr(location, "launchable", None)
+    if location.runtime == "dagster" and launchable is not None:
+        # Dagster's server has no Inspect: the location's interpreter is asked instead.
+        reply = await asyncio.to_thread(probe_facts, launchable, location.spec)
+    else:
+        reply = await location.code_server().inspect(timeout=INSPECT_TIMEOUT)
     return facts_to_dict(reply), await location.definitions(timeout=INSPECT_TIMEOUT)
 
 

@@ -43,6 +43,7 @@ def status_to_dict(status: pb.LocationStatus) -> dict[str, Any]:
             render.iso_utc(status.next_attempt) if status.HasField("next_attempt") else None
         ),
         "metadata": dict(sorted(status.metadata.items())),
+        "runtime": status.runtime or "supervisor",
     }
 
 

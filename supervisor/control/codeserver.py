@@ -208,8 +208,9 @@ class CodeServerClient:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
-class AsyncCodeServer:
-    """Calls, on the supervisor's event loop, the code server behind CHANNEL."""
+class AsyncCalls:
+    """What every client of a code server on the supervisor's event loop shares: the one
+    error translation, and the standard health check (ours and Dagster's serve it)."""
 
     def __init__(
         self,
@@ -222,7 +223,6 @@ class AsyncCodeServer:
         self.location = location
         self.address = address
         self.tls = tls
-        self._stub = codeserver_pb2_grpc.CodeServerStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
 
     async def _call(self, name: str, method: Any, request: Any, timeout: float) -> Any:
@@ -243,6 +243,26 @@ class AsyncCodeServer:
             return asyncio.CancelledError()
         why = "the channel closed under the call: the server went away"
         return CodeServerError(self.location, call, self.address, why)
+
+    async def health(self, timeout: float) -> str:
+        """The standard health check's status name ("SERVING", "NOT_SERVING", ...)."""
+        request = health_pb2.HealthCheckRequest()
+        reply = await self._call("Health.Check", self._health.Check, request, timeout)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+class AsyncCodeServer(AsyncCalls):
+    """Calls, on the supervisor's event loop, the code server of ours behind CHANNEL."""
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        location: str,
+        address: str,
+        tls: TlsSettings | None = None,
+    ) -> None:
+        super().__init__(channel, location, address, tls)
+        self._stub = codeserver_pb2_grpc.CodeServerStub(channel)
 
     async def ping(self, timeout: float = DEFAULT_TIMEOUT) -> pb.PingReply:
         return await self._call("Ping", self._stub.Ping, pb.PingRequest(), timeout)
@@ -266,12 +286,6 @@ class AsyncCodeServer:
     async def heartbeat(self, timeout: float) -> None:
         request = pb.HeartbeatRequest(sender="supervisor")
         await self._call("Heartbeat", self._stub.Heartbeat, request, timeout)
-
-    async def health(self, timeout: float) -> str:
-        """The standard health check's status name ("SERVING", "NOT_SERVING", ...)."""
-        request = health_pb2.HealthCheckRequest()
-        reply = await self._call("Health.Check", self._health.Check, request, timeout)
-        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
     async def materialize(self, request: pb.MaterializeRequest) -> AsyncIterator[pb.RunEvent]:
         """Run a selection on the server; yield the run's events as they come."""
@@ -311,6 +325,9 @@ def definitions_to_dict(reply: pb.DefinitionsReply) -> dict[str, Any]:
             }
             for s in reply.schedules
         ],
+        "jobs": list(reply.jobs),
+        "sensors": list(reply.sensors),
+        "runtime": reply.runtime or "supervisor",
         "load_error": load_error_text(reply),
     }
 

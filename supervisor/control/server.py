@@ -68,6 +68,7 @@ def location_status(location: Location) -> pb.LocationStatus:
         address=location.address,
         since=machine.history[-1].at if machine.history else 0.0,
         metadata=dict(location.spec.metadata),
+        runtime=location.runtime,
     )
     if location.pid:
         status.pid = location.pid

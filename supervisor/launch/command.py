@@ -31,6 +31,8 @@ class Launchable:
     cwd: str | None
     python_version: str
     env_key: str | None
+    runtime: str = "supervisor"  # what serves: our code server, or "dagster" (its api grpc)
+    dagster_version: str = ""  # the environment's dagster, for the dagster runtime
 
 
 def child_environment(
@@ -53,6 +55,13 @@ def socket_name(location: str) -> str:
     safe = "".join(c for c in location if c.isalnum() or c in "-_")[:16]
     digest = hashlib.sha256(location.encode()).hexdigest()[:6]
     return f"{safe}-{digest}-{uuid.uuid4().hex[:6]}.sock"
+
+
+def stable_socket_name(location: str) -> str:
+    """The one socket file name of LOCATION across its restarts (short, socket-safe)."""
+    safe = "".join(c for c in location if c.isalnum() or c in "-_")[:16]
+    digest = hashlib.sha256(location.encode()).hexdigest()[:12]
+    return f"{safe}-{digest}.sock"
 
 
 def code_server_flags(

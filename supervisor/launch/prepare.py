@@ -17,6 +17,7 @@ from supervisor.launch.command import (
     child_environment,
     code_server_flags,
 )
+from supervisor.launch.dagster import check_dagster, dagster_command, dagster_version
 from supervisor.pythons import probe
 from supervisor.runtime import install_runtime, runtime_hash
 from supervisor.workspace import LocationSpec, WorkspaceSpec
@@ -79,11 +80,24 @@ def launchable_in_env(
     workspace: WorkspaceSpec, location: LocationSpec, request: EnvRequest, built: BuiltEnv
 ) -> Launchable:
     """Start the location's server with its built environment's interpreter."""
+    env = child_environment(location.env_dict, venv=built.path)
+    cwd = working_folder(workspace, location)
+    if location.effective_runtime == "dagster":
+        version = check_dagster(location, str(built.python))
+        return Launchable(
+            argv=dagster_command(str(built.python), location),
+            env=env,
+            cwd=cwd,
+            python_version=request.python.version,
+            env_key=request.key,
+            runtime="dagster",
+            dagster_version=version,
+        )
     argv = [str(built.python), "-c", BOOTSTRAP, *_target_flags(location)]
     return Launchable(
         argv=argv,
-        env=child_environment(location.env_dict, venv=built.path),
-        cwd=working_folder(workspace, location),
+        env=env,
+        cwd=cwd,
         python_version=request.python.version,
         env_key=request.key,
     )
@@ -104,17 +118,32 @@ def launchable_external(workspace: WorkspaceSpec, location: LocationSpec) -> Lau
             f"location {location.name!r}: executable_path {executable} is Python"
             f" {info.version}; code servers need 3.8 or later"
         )
+    venv = executable.parent.parent
+    env = child_environment(
+        location.env_dict, venv=venv if (venv / "pyvenv.cfg").is_file() else None
+    )
+    # Absent runtime: Dagster's server when that environment has dagster.
+    if location.runtime == "dagster" or (
+        location.runtime is None and dagster_version(str(executable))
+    ):
+        version = check_dagster(location, str(executable))
+        return Launchable(
+            argv=dagster_command(str(executable), location),
+            env=env,
+            cwd=working_folder(workspace, location),
+            python_version=info.version,
+            env_key=None,
+            runtime="dagster",
+            dagster_version=version,
+        )
     runtime = workspace.state_dir / "runtime" / runtime_hash()
     if not (runtime / "supervisor" / "RUNTIME_HASH").is_file():
         runtime.mkdir(parents=True, exist_ok=True)
         install_runtime(runtime)
     flags = _target_flags(location)
-    venv = executable.parent.parent
     return Launchable(
         argv=[str(executable), "-c", EXTERNAL_BOOTSTRAP, str(runtime), *flags],
-        env=child_environment(
-            location.env_dict, venv=venv if (venv / "pyvenv.cfg").is_file() else None
-        ),
+        env=env,
         cwd=working_folder(workspace, location),
         python_version=info.version,
         env_key=None,

@@ -122,37 +122,44 @@ class CodeServerProcess:
     def returncode(self) -> int | None:
         return self._transport.get_returncode() if self._transport else None
 
+    async def _exec(self, extra: list[str], pass_fds: tuple[int, ...] = ()) -> None:
+        """Spawn ARGV + EXTRA in a session of its own; CodeServerError when it cannot run."""
+        loop = asyncio.get_running_loop()
+        try:
+            self._transport, self._protocol = await loop.subprocess_exec(
+                lambda: _Protocol(self._line),
+                *self.argv,
+                *extra,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=pass_fds,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise CodeServerError(
+                self.location, "start", "-", f"cannot run {self.argv[0]}: {exc}"
+            ) from None
+        self.pid = self._transport.get_pid()
+        with contextlib.suppress(psutil.Error):
+            self.create_time = psutil.Process(self.pid).create_time()
+
     async def start(self, startup_timeout: float) -> Ready:
         """Spawn and wait for the readiness line; CodeServerError if it exits or times out."""
         loop = asyncio.get_running_loop()
         read_fd, write_fd = os.pipe()
         started = loop.time()
         try:
-            self._transport, self._protocol = await loop.subprocess_exec(
-                lambda: _Protocol(self._line),
-                *self.argv,
-                "--ready-fd",
-                str(write_fd),
-                "--parent-pid",
-                str(os.getpid()),
-                env=self.env,
-                cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(write_fd,),
-                start_new_session=True,
+            await self._exec(
+                ["--ready-fd", str(write_fd), "--parent-pid", str(os.getpid())], (write_fd,)
             )
-        except OSError as exc:
+        except CodeServerError:
             os.close(read_fd)
-            raise CodeServerError(
-                self.location, "start", "-", f"cannot run {self.argv[0]}: {exc}"
-            ) from None
+            raise
         finally:
             os.close(write_fd)
-        self.pid = self._transport.get_pid()
-        with contextlib.suppress(psutil.Error):
-            self.create_time = psutil.Process(self.pid).create_time()
         try:
             message = await asyncio.wait_for(_read_line(read_fd), startup_timeout)
         except asyncio.TimeoutError:

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import grpc
 
-from supervisor.control.codeserver import AsyncCodeServer, aio_channel
+from supervisor.control.codeserver import aio_channel
 from supervisor.envs import needs_env
 from supervisor.envs.build import Progress
 from supervisor.errors import CodeServerError, SupervisorError
-from supervisor.launch.command import Launchable, socket_name
+from supervisor.launch.command import Launchable, socket_name, stable_socket_name
+from supervisor.launch.dagster_process import DagsterServerProcess
 from supervisor.launch.process import CodeServerProcess, Ready, describe_exit
 from supervisor.supervision.clock import REAL_CLOCK, Clock
-from supervisor.supervision.location import UP, ChildProcess, Location
+from supervisor.supervision.location import UP, ChildProcess, Location, ServerCalls
 from supervisor.supervision.logs import Console, RotatingLog
 from supervisor.supervision.outcomes import Asked, Ended, ServerProcess, Spawn, Started, StartFailed
 from supervisor.supervision.probes import send_heartbeats, watch_health
@@ -59,12 +60,14 @@ class LocalLocation(Location):
         values_dir: Path | None = None,
         clock: Clock = REAL_CLOCK,
         spawn: Spawn = CodeServerProcess,
+        dagster_spawn: Spawn = DagsterServerProcess,
     ) -> None:
         super().__init__(spec, console, on_change, remote=False, log=log, clock=clock)
         self.tracker = RestartTracker(spec.restart)
         self.socket_dir = socket_dir
         self.planner = planner
         self.spawn = spawn
+        self.dagster_spawn = dagster_spawn  # the dagster runtime's: `dagster api grpc`
         self._values_dir = values_dir
         self.launchable: Launchable | None = None
         self.process: ServerProcess | None = None
@@ -104,6 +107,10 @@ class LocalLocation(Location):
     @property
     def python_version(self) -> str:
         return self.launchable.python_version if self.launchable else ""
+
+    @property
+    def runtime(self) -> str:
+        return self.launchable.runtime if self.launchable else self.spec.effective_runtime
 
     @property
     def env_key(self) -> str | None:
@@ -249,17 +256,25 @@ class LocalLocation(Location):
         decision = self.tracker.on_exit(self.clock.monotonic(), failed, served)
         return await self._follow(decision, reason, failed)
 
-    async def _spawn(self) -> Started | StartFailed | Asked:
-        """Start a process; return it once ready, why it failed, or STOP when asked to stop."""
+    async def _spawn(self, beside: bool = False) -> Started | StartFailed | Asked:
+        """Start a process; return it once ready, why it failed, or STOP when asked to stop.
+
+        BESIDE: the old server still serves (a handover), so the new one needs an address of
+        its own. Otherwise a Dagster server comes back at its one address, which a Dagster
+        webserver holding it follows by itself."""
         assert self.launchable is not None, "the loop runs only once there is a launchable"
-        socket = self.socket_dir / socket_name(self.name)
+        stable = self.launchable.runtime == "dagster" and not beside
+        socket = self.socket_dir / (
+            stable_socket_name(self.name) if stable else socket_name(self.name)
+        )
         argv = [*self.launchable.argv, "--socket", str(socket)]
         launchable = self.launchable
         # Taken in a thread as the server starts (off the start's path, a walk of the code's
         # folder may take a while), before it has read its code: a change made while it
         # loads shows as a change.
         source = asyncio.create_task(asyncio.to_thread(fingerprint, self.spec))
-        process = self.spawn(self.name, argv, launchable.env, launchable.cwd, self._output, socket)
+        spawn = self.spawn if launchable.runtime != "dagster" else self.dagster_spawn
+        process = spawn(self.name, argv, launchable.env, launchable.cwd, self._output, socket)
         self.tracker.on_started(self.clock.monotonic())
         start = asyncio.create_task(process.start(self.spec.startup_timeout))
         wake = asyncio.create_task(self._wake.wait())
@@ -297,7 +312,7 @@ class LocalLocation(Location):
         """Start a successor while CURRENT serves; once it is ready, drain CURRENT."""
         self._handover_asked.clear()
         old_channel = self._channel
-        outcome = await self._spawn()
+        outcome = await self._spawn(beside=True)
         handover, self._handover = self._handover, None
         try:
             if not isinstance(outcome, Started):
@@ -392,7 +407,7 @@ class LocalLocation(Location):
         if channel is not None:
             await channel.close()
 
-    def _server(self) -> AsyncCodeServer | None:
+    def _server(self) -> ServerCalls | None:
         channel = self._channel
         return None if channel is None else self.client_for(channel)
 

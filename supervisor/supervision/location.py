@@ -20,11 +20,15 @@ import grpc
 
 from supervisor._proto import codeserver_pb2 as pb
 from supervisor.control.codeserver import AsyncCodeServer
+from supervisor.control.dagster import AsyncDagsterServer
 from supervisor.errors import CodeServerError, SupervisorError
 from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.supervision.logs import Console, RotatingLog
 from supervisor.supervision.states import State, StateMachine, Transition
 from supervisor.workspace import LocationSpec
+
+# A client of a location's code server: ours, or Dagster's for the dagster runtime.
+ServerCalls = AsyncCodeServer | AsyncDagsterServer
 
 # States a location rests in until something happens to it.
 SETTLED = frozenset(
@@ -77,7 +81,7 @@ class Location(abc.ABC):
         self.on_change = on_change
         self.clock = clock
         self.load_error: str | None = None
-        self._client: tuple[grpc.aio.Channel, AsyncCodeServer] | None = None
+        self._client: tuple[grpc.aio.Channel, ServerCalls] | None = None
         self.machine.add_listener(self._report)
 
     # -- what every kind shares ------------------------------------------------------------
@@ -136,7 +140,22 @@ class Location(abc.ABC):
             self.machine.remove_listener(listener)
 
     def code_server(self) -> AsyncCodeServer:
-        """A client of the serving code server; CodeServerError at once when none serves."""
+        """A client of the serving code server of ours; CodeServerError at once when none
+        serves, or when Dagster's serves (it speaks another protocol)."""
+        client = self.calls()
+        if not isinstance(client, AsyncCodeServer):
+            raise CodeServerError(
+                self.name,
+                "call",
+                self.address or "-",
+                "it runs Dagster's code server (runtime dagster), which this command does not"
+                " drive yet",
+            )
+        return client
+
+    def calls(self) -> ServerCalls:
+        """A client of the serving code server, ours or Dagster's; CodeServerError at once
+        when none serves."""
         channel = self.channel
         if channel is None:
             why = f"no code server is serving ({self.state.value})"
@@ -145,16 +164,22 @@ class Location(abc.ABC):
             raise CodeServerError(self.name, "call", self.address or "-", why)
         return self.client_for(channel)
 
-    def client_for(self, channel: grpc.aio.Channel) -> AsyncCodeServer:
+    def client_for(self, channel: grpc.aio.Channel) -> ServerCalls:
         """A client over CHANNEL, made once per channel: health checks and heartbeats call
-        it every interval."""
+        it every interval. Dagster's protocol for the dagster runtime, else ours."""
         if self._client is None or self._client[0] is not channel:
-            self._client = (channel, AsyncCodeServer(channel, self.name, self.address))
+            make = AsyncDagsterServer if self.runtime == "dagster" else AsyncCodeServer
+            self._client = (channel, make(channel, self.name, self.address))
         return self._client[1]
+
+    @property
+    def runtime(self) -> str:
+        """What serves the location: "supervisor" (our code server) or "dagster"."""
+        return self.spec.effective_runtime
 
     async def definitions(self, timeout: float = DEFINITIONS_TIMEOUT) -> pb.DefinitionsReply:
         """The location's definitions, from its code server."""
-        return await self.code_server().list_definitions(timeout)
+        return await self.calls().list_definitions(timeout)
 
     def _report(self, transition: Transition) -> None:
         if self.log is not None:

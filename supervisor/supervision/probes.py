@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import Protocol
 
-from supervisor.control.codeserver import AsyncCodeServer
 from supervisor.errors import CodeServerError
 from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.workspace import LocationSpec
+
+
+class Probed(Protocol):
+    """What the probes call: our code server's client and Dagster's both answer these."""
+
+    async def health(self, timeout: float) -> str: ...
+    async def heartbeat(self, timeout: float) -> None: ...
+
 
 MEMORY_CHECK_SECONDS = 0.5
 MIB = 1024 * 1024
 
 
-async def health_problem(server: AsyncCodeServer | None, timeout: float) -> str | None:
+async def health_problem(server: Probed | None, timeout: float) -> str | None:
     """Return what is wrong with SERVER, or None when it is SERVING."""
     if server is None:
         return "no channel"
@@ -26,7 +34,7 @@ async def health_problem(server: AsyncCodeServer | None, timeout: float) -> str 
 
 
 async def send_heartbeats(
-    server: Callable[[], AsyncCodeServer | None], period: float, clock: Clock = REAL_CLOCK
+    server: Callable[[], Probed | None], period: float, clock: Clock = REAL_CLOCK
 ) -> None:
     """Send a Heartbeat every PERIOD seconds to whichever server SERVER() leads to."""
     while True:
@@ -39,7 +47,7 @@ async def send_heartbeats(
 
 
 async def watch_health(
-    server: Callable[[], AsyncCodeServer | None],
+    server: Callable[[], Probed | None],
     memory_bytes: Callable[[], int],
     spec: LocationSpec,
     clock: Clock,

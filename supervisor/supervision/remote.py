@@ -126,7 +126,8 @@ class RemoteLocation(Location):
 
     def _server(self) -> AsyncCodeServer | None:
         channel = self._channel
-        return None if channel is None else self.client_for(channel)
+        client = None if channel is None else self.client_for(channel)
+        return client if isinstance(client, AsyncCodeServer) else None
 
     async def _reopen(self) -> None:
         old, self._channel = self._channel, aio_channel(self._address, self._tls)

@@ -60,6 +60,7 @@ OUR_KEYS = (
     "health",
     "restart",
     "builder",
+    "runtime",
 )
 REMOTE_OUR_KEYS = ("health",)  # the rest shape a process we start, and we start none for it
 ENVIRONMENT_KEYS = ("python", "requirements", "builder")  # what executable_path replaces

@@ -15,7 +15,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from supervisor.workspace import values
 from supervisor.workspace.requirements import RequirementsFile, add_unique, normalize_requirement
-from supervisor.workspace.specs import BUILDERS, RESTART_POLICIES, RestartSpec
+from supervisor.workspace.specs import BUILDERS, RESTART_POLICIES, RUNTIMES, RestartSpec
 from supervisor.workspace.yamlnodes import (
     BOOL,
     FLOAT,
@@ -141,6 +141,7 @@ class Reader:
             "health": self.health,
             "restart": self.restart,
             "builder": self.builder,
+            "runtime": self.runtime,
         }[name]
         into.nodes[name] = node
         value = reader(node, path)
@@ -300,6 +301,11 @@ class Reader:
         if is_str(node) and node.value in BUILDERS:
             return node.value
         return self.expected(node, path, f"one of {', '.join(BUILDERS)}")
+
+    def runtime(self, node: Node, path: str) -> Any:
+        if is_str(node) and node.value in RUNTIMES:
+            return node.value
+        return self.expected(node, path, f"one of {', '.join(RUNTIMES)}")
 
     def max_restarts(self, node: Node, path: str) -> Any:
         return None if is_null(node) else self.count(node, path, 0)

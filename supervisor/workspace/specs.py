@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 RESTART_POLICIES = ("always", "on-failure", "never")
 BUILDERS = ("uv", "pip")  # what makes a location's environment; uv unless asked
+# What serves a location: our code server (our SDK), or Dagster's (`dagster api grpc`).
+RUNTIMES = ("supervisor", "dagster")
 KINDS = ("python_module", "python_file", "python_package", "autoload_defs_module", "grpc_server")
 
 
@@ -79,6 +82,7 @@ class LocationSpec:
     health: HealthSpec = HealthSpec()
     restart: RestartSpec = RestartSpec()
     builder: str = "uv"  # uv | pip (virtualenv + pip, with pip's own configuration)
+    runtime: str | None = None  # one of RUNTIMES; None: dagster when the requirements name it
     # The workspace file of the entry (None for -m/-f): for messages, not part of its meaning.
     source: Path | None = field(default=None, compare=False)
 
@@ -92,11 +96,22 @@ class LocationSpec:
         if self.builder not in BUILDERS:
             allowed = ", ".join(BUILDERS)
             raise ValueError(f"builder: expected one of {allowed}; got {self.builder!r}")
+        if self.runtime is not None and self.runtime not in RUNTIMES:
+            allowed = ", ".join(RUNTIMES)
+            raise ValueError(f"runtime: expected one of {allowed}; got {self.runtime!r}")
 
     @property
     def is_remote(self) -> bool:
         """True for a grpc_server entry: a server that runs elsewhere, not supervised here."""
         return self.kind == "grpc_server"
+
+    @property
+    def effective_runtime(self) -> str:
+        """The runtime asked for, or the one the requirements imply (dagster when they name
+        it; an executable_path environment is looked at when it starts)."""
+        if self.runtime is not None:
+            return self.runtime
+        return "dagster" if any(_names_dagster(r) for r in self.requirements) else "supervisor"
 
     @property
     def env_dict(self) -> dict[str, str]:
@@ -135,3 +150,9 @@ class WorkspaceSpec:
                 return location
         known = ", ".join(repr(location.name) for location in self.locations) or "none"
         raise KeyError(f"no location named {name!r} in {self.path}; known: {known}")
+
+
+def _names_dagster(requirement: str) -> bool:
+    """True when REQUIREMENT (a normalized PEP 508 string) is the `dagster` distribution."""
+    name = re.split(r"[\s\[<>=!~;@(]", requirement, maxsplit=1)[0]
+    return name.lower().replace("_", "-").replace(".", "-") == "dagster"

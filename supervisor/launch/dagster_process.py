@@ -1,0 +1,107 @@
+"""A real Dagster code server process (`dagster api grpc`), started and watched like ours.
+
+Readiness without polling lag: Dagster logs a "Started Dagster code server" record (JSON
+lines, `--log-format json`) once it listens; that line is the signal. Then one
+ListRepositories says whether the code loaded (`--lazy-load-user-code`: a broken location
+keeps serving its error), which is Ready's load_error. Its JSON log records are relayed as
+`LEVEL logger: message` lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from supervisor.control.codeserver import aio_channel
+from supervisor.control.dagster import AsyncDagsterServer
+from supervisor.errors import CodeServerError
+from supervisor.launch.process import CodeServerProcess, Ready, describe_exit
+
+STARTED = "Started Dagster code server"
+# A flag the installed dagster does not know: its CLI says so in these words.
+UNKNOWN_FLAG = "No such option"
+
+
+class DagsterServerProcess(CodeServerProcess):
+    """`dagster api grpc` on a Unix socket of ours; the stop ladder is CodeServerProcess's."""
+
+    _listening: asyncio.Event | None = None  # set by the Started record, once started
+
+    async def start(self, startup_timeout: float) -> Ready:
+        """Spawn, wait for the Started record, ask whether the code loaded."""
+        assert self.socket_path is not None, "a Dagster server listens on a socket of ours"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self._listening = asyncio.Event()
+        await self._exec([])
+        assert self._protocol is not None
+        listening: asyncio.Future[Any] = asyncio.create_task(self._listening.wait())
+        exited: asyncio.Future[Any] = asyncio.ensure_future(asyncio.shield(self._protocol.exited))
+        try:
+            done, _ = await asyncio.wait(
+                {listening, exited}, timeout=startup_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            listening.cancel()
+            exited.cancel()
+        if listening not in done:
+            if exited in done or self.returncode is not None:
+                code = await self.wait()
+                raise CodeServerError(
+                    self.location, "start", "-", self._exit_reason(code) + self.tail_text()
+                )
+            await self.kill()
+            raise CodeServerError(
+                self.location,
+                "start",
+                "-",
+                f"not ready within the startup timeout of {startup_timeout:g}s" + self.tail_text(),
+            )
+        address = "unix:" + str(self.socket_path)
+        loaded_at = loop.time()
+        remaining = max(1.0, startup_timeout - (loaded_at - started))
+        channel = aio_channel(address)
+        try:
+            client = AsyncDagsterServer(channel, self.location, address)
+            load_error = await client.load_error(remaining)
+        except CodeServerError:
+            await self.kill()
+            raise
+        finally:
+            await channel.close()
+        assert self.pid is not None
+        self.ready = Ready(
+            pid=self.pid,
+            address=address,
+            load_error=load_error,
+            load_seconds=loop.time() - loaded_at,
+            ready_seconds=loop.time() - started,
+        )
+        return self.ready
+
+    def _exit_reason(self, code: int) -> str:
+        said = "\n".join(self.stderr_tail)
+        if UNKNOWN_FLAG in said:
+            return (
+                f"this environment's dagster does not take a flag the supervisor gives"
+                f" `dagster api grpc` ({describe_exit(code)}); require a newer dagster"
+            )
+        return f"exited before it was ready ({describe_exit(code)})"
+
+    def _line(self, fd: int, line: bytes) -> None:
+        """Dagster's JSON records as readable lines; the Started record marks readiness."""
+        record = None
+        if line.startswith(b"{"):
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+        if not isinstance(record, dict) or "event" not in record:
+            super()._line(fd, line)
+            return
+        event = str(record.get("event", ""))
+        if self._listening is not None and event.startswith(STARTED):
+            self._listening.set()
+        level = str(record.get("level", "info")).upper()
+        logger = record.get("logger", "dagster")
+        super()._line(fd, f"{level} {logger}: {event}".rstrip("\n").encode() + b"\n")
