@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import textwrap
 from collections.abc import Awaitable, Callable, Iterator
@@ -160,12 +162,14 @@ def start_server(python: str, folder: Path, source: str) -> Server:
 
 
 def stop(server: Server) -> None:
+    """SIGTERM, then SIGKILL to its session: Dagster maps SIGTERM to its SIGINT handler, so a
+    server that inherited SIGINT ignored (a test run started in the background) keeps going."""
     if server.process.poll() is None:
         server.process.terminate()
         try:
-            server.process.wait(timeout=10)
+            server.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            server.process.kill()
+            os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait(timeout=10)
 
 
@@ -296,8 +300,9 @@ def test_shutdown_makes_the_server_exit(dagster_python: str) -> None:
         remove(folder)
 
 
-def test_a_call_to_a_gone_server_names_the_location_and_the_call(tmp_path: Path) -> None:
-    address = "unix:" + str(short_tempdir() / "nobody.sock")
+def test_a_call_to_a_gone_server_names_the_location_and_the_call() -> None:
+    folder = short_tempdir()
+    address = "unix:" + str(folder / "nobody.sock")
 
     async def use() -> None:
         channel = aio_channel(address)
@@ -306,8 +311,11 @@ def test_a_call_to_a_gone_server_names_the_location_and_the_call(tmp_path: Path)
         finally:
             await channel.close()
 
-    with pytest.raises(CodeServerError) as caught:
-        asyncio.run(use())
+    try:
+        with pytest.raises(CodeServerError) as caught:
+            asyncio.run(use())
+    finally:
+        remove(folder)
     text = str(caught.value)
     assert LOCATION in text and "GetServerId" in text and address in text, text
 

@@ -178,3 +178,24 @@ def test_check_passes_a_dagster_location_and_fails_one_changed_behind_its_back(
     assert not verdicts["requirements"]["ok"], verdicts
     assert "pyflakes" in verdicts["requirements"]["detail"], verdicts["requirements"]
     assert verdicts["definitions"]["ok"], verdicts
+
+
+def test_materialize_runs_two_chained_dagster_assets_and_records_their_events(
+    dagster_up: Up,
+) -> None:
+    workspace = str(dagster_up.workspace_file)
+    done = cli("materialize", "dg.total", "--upstream", "-w", workspace)
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = cli("runs", "--json", "--location", "dg", "-w", workspace)
+    assert listed.returncode == 0, listed.stderr
+    run = json.loads(listed.stdout)[0]
+    assert (run["status"], run["trigger"]) == ("SUCCESS", "manual"), run
+    shown = cli("runs", "show", run["id"], "--json", "-w", workspace)
+    events = json.loads(shown.stdout)["events"]
+    materialized = [e["step"] for e in events if e["type"] == "ASSET_MATERIALIZATION"]
+    assert materialized == ["numbers", "total"], events
+    kinds = [e["type"] for e in events]
+    assert kinds.index("RUN_START") < kinds.index("STEP_START") and kinds[-1] == "RUN_SUCCESS"
+    # Only the downstream one: its input is read from what the first run stored.
+    again = cli("materialize", "total", "-l", "dg", "-w", workspace)
+    assert again.returncode == 0, again.stdout + again.stderr

@@ -35,6 +35,14 @@ class AsyncDagsterServer(AsyncCalls):
     async def ping(self, timeout: float) -> None:
         await self._call("Ping", self._stub.Ping, api.PingRequest(echo="supervisor"), timeout)
 
+    async def health(self, timeout: float) -> str:
+        """The standard health check, and a Ping: Dagster's health service always says
+        SERVING while its process lives, the Ping shows that it still answers calls."""
+        status = await super().health(timeout)
+        if status == "SERVING":
+            await self.ping(timeout)
+        return status
+
     async def heartbeat(self, timeout: float) -> None:
         """Keep a server started with `--heartbeat` alive."""
         request = api.PingRequest(echo="supervisor")

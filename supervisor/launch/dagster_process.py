@@ -20,6 +20,10 @@ from supervisor.errors import CodeServerError
 from supervisor.launch.process import CodeServerProcess, Ready, describe_exit
 
 STARTED = "Started Dagster code server"
+# How long the ShutdownServer call may take, and what of the stop's time is kept for the
+# signals after it.
+SHUTDOWN_CALL_SECONDS = 5.0
+SHUTDOWN_GRACE = 2.0
 # A flag the installed dagster does not know: its CLI says so in these words.
 UNKNOWN_FLAG = "No such option"
 
@@ -80,6 +84,27 @@ class DagsterServerProcess(CodeServerProcess):
             ready_seconds=loop.time() - started,
         )
         return self.ready
+
+    async def stop(self, timeout: float) -> int | None:
+        """Ask Dagster to shut down (it lets the runs in progress finish), then the ladder of
+        CodeServerProcess (SIGTERM, SIGKILL at the deadline) for what is left of TIMEOUT."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        if self.ready is not None and self.returncode is not None:
+            return await super().stop(timeout)
+        if self.ready is not None and self._protocol is not None:
+            channel = aio_channel(self.ready.address)
+            try:
+                client = AsyncDagsterServer(channel, self.location, self.ready.address)
+                with contextlib.suppress(CodeServerError):
+                    await client.shutdown(min(SHUTDOWN_CALL_SECONDS, timeout))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.shield(self._protocol.exited), max(0.0, timeout - SHUTDOWN_GRACE)
+                    )
+            finally:
+                await channel.close()
+        return await super().stop(max(SHUTDOWN_GRACE, timeout - (loop.time() - began)))
 
     def _exit_reason(self, code: int) -> str:
         said = "\n".join(self.stderr_tail)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from supervisor._proto import codeserver_pb2 as pb
 from supervisor.errors import CodeServerError, SupervisorError
 from supervisor.private import private_dir
+from supervisor.runs.dagster_runs import materialize_dagster
 from supervisor.runs.store import RunStore
 from supervisor.supervision.location import Location, select
 
@@ -106,7 +107,7 @@ async def run(
     )
     ended = False
     try:
-        async for event in location.code_server().materialize(request):
+        async for event in _events(location, request):
             record(store, event)
             ended = ended or event.type in FINAL
             yield event
@@ -139,6 +140,19 @@ async def run(
                 ),
             )
         raise
+
+
+def _events(location: Location, request: pb.MaterializeRequest) -> AsyncIterator[pb.RunEvent]:
+    """The run's events: from our code server, or from a Dagster run worker in a Dagster
+    location's own environment."""
+    launchable = getattr(location, "launchable", None)
+    if location.runtime == "dagster" and launchable is not None:
+        if location.values_dir is None or location.channel is None:
+            raise CodeServerError(
+                location.name, "Materialize", location.address or "-", "it is not serving"
+            )
+        return materialize_dagster(launchable, location.spec, request, location.values_dir)
+    return location.code_server().materialize(request)
 
 
 def record(store: RunStore, event: pb.RunEvent) -> None:

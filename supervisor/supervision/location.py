@@ -148,8 +148,7 @@ class Location(abc.ABC):
                 self.name,
                 "call",
                 self.address or "-",
-                "it runs Dagster's code server (runtime dagster), which this command does not"
-                " drive yet",
+                "it runs Dagster's code server (runtime dagster), which has no such call",
             )
         return client
 
