@@ -7,11 +7,15 @@ import functools
 import json
 import os
 import signal
+import stat
 import subprocess
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import grpc
 import psutil
 import pytest
 
@@ -199,3 +203,59 @@ def test_materialize_runs_two_chained_dagster_assets_and_records_their_events(
     # Only the downstream one: its input is read from what the first run stored.
     again = cli("materialize", "total", "-l", "dg", "-w", workspace)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_restart_keeps_the_address_and_fails_no_call(dagster_up: Up) -> None:
+    """A client of the location's address (as a Dagster webserver is) calls ListRepositories
+    in a loop through a restart: the new server takes over behind the same address."""
+    before = dagster_up.wait_state("dg", "SERVING")
+    outcome: dict[str, Any] = {"ok": 0, "errors": []}
+    stop = threading.Event()
+
+    def calls() -> None:
+        options = [
+            ("grpc.initial_reconnect_backoff_ms", 50),
+            ("grpc.max_reconnect_backoff_ms", 200),
+        ]
+        with grpc.insecure_channel(before["address"], options=options) as channel:
+            call = channel.unary_unary(
+                "/api.DagsterApi/ListRepositories",
+                request_serializer=lambda _: b"",
+                response_deserializer=lambda data: data,
+            )
+            while not stop.is_set():
+                try:
+                    call(None, timeout=10)
+                    outcome["ok"] += 1
+                except grpc.RpcError as error:
+                    outcome["errors"].append(f"{error.code()}: {error.details()}")
+
+    caller = threading.Thread(target=calls, daemon=True)
+    caller.start()
+    try:
+        wait_for(lambda: outcome["ok"] > 5, 30, "calls through the address", lambda: outcome)
+        done = cli("restart", "dg", "-w", str(dagster_up.workspace_file))
+        assert done.returncode == 0, done.stdout + done.stderr
+        after = dagster_up.wait(
+            "dg",
+            lambda e: e["state"] == "SERVING" and e["pid"] not in (None, before["pid"]),
+            120,
+            "SERVING from a new server",
+        )
+        wait_for(lambda: pid_gone(before["pid"]), 60, "the old server to end", lambda: outcome)
+        calls_after = outcome["ok"]
+        wait_for(
+            lambda: outcome["ok"] > calls_after + 5, 30, "calls after the switch", lambda: outcome
+        )
+    finally:
+        stop.set()
+        caller.join(30)
+    assert after["address"] == before["address"], (before, after)
+    assert outcome["errors"] == [], outcome
+
+
+def test_the_stable_address_is_a_private_socket(dagster_up: Up) -> None:
+    path = Path(dagster_up.wait_state("dg", "SERVING")["address"].removeprefix("unix:"))
+    assert stat.S_ISSOCK(path.stat().st_mode)
+    assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, oct(path.stat().st_mode)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

@@ -97,6 +97,12 @@ class DagsterServerProcess(CodeServerProcess):
             try:
                 client = AsyncDagsterServer(channel, self.location, self.ready.address)
                 with contextlib.suppress(CodeServerError):
+                    runs = await client.current_runs(min(SHUTDOWN_CALL_SECONDS, timeout))
+                    if runs:
+                        note = f"draining {len(runs)} run(s) in progress: {', '.join(runs)}"
+                        self.on_output("stderr", note.encode() + b"\n")
+                # Dagster's ShutdownServer stops once the runs it executes are done.
+                with contextlib.suppress(CodeServerError):
                     await client.shutdown(min(SHUTDOWN_CALL_SECONDS, timeout))
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(

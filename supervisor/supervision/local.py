@@ -26,6 +26,7 @@ from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.supervision.location import UP, ChildProcess, Location, ServerCalls
 from supervisor.supervision.logs import Console, RotatingLog
 from supervisor.supervision.outcomes import Asked, Ended, ServerProcess, Spawn, Started, StartFailed
+from supervisor.supervision.passthrough import PassThrough
 from supervisor.supervision.probes import send_heartbeats, watch_health
 from supervisor.supervision.restart import Decision, RestartTracker
 from supervisor.supervision.sources import fingerprint
@@ -82,6 +83,8 @@ class LocalLocation(Location):
         self._draining: set[asyncio.Task[None]] = set()
         self._next_attempt: float | None = None
         self._source: str | None = None  # the fingerprint of the serving server's code
+        # A Dagster location's stable address, forwarding to whichever server is current.
+        self._passthrough: PassThrough | None = None
 
     # -- what others ask -------------------------------------------------------------------
 
@@ -91,6 +94,10 @@ class LocalLocation(Location):
 
     @property
     def address(self) -> str:
+        """Where the location answers: a Dagster location's one stable address (its
+        pass-through), else the serving server's own."""
+        if self._passthrough is not None:
+            return self._passthrough.address
         return self._ready.address if self._ready is not None else ""
 
     @property
@@ -250,23 +257,19 @@ class LocalLocation(Location):
             await self._shutdown_process()
             if self._draining:
                 await asyncio.gather(*self._draining, return_exceptions=True)
+            if self._passthrough is not None:
+                await self._passthrough.stop()
+                self._passthrough = None
 
     async def _after_exit(self, failed: bool, reason: str, served: bool = True) -> bool:
         """Ask the restart policy about an exit (or a failed start) and act; True to go on."""
         decision = self.tracker.on_exit(self.clock.monotonic(), failed, served)
         return await self._follow(decision, reason, failed)
 
-    async def _spawn(self, beside: bool = False) -> Started | StartFailed | Asked:
-        """Start a process; return it once ready, why it failed, or STOP when asked to stop.
-
-        BESIDE: the old server still serves (a handover), so the new one needs an address of
-        its own. Otherwise a Dagster server comes back at its one address, which a Dagster
-        webserver holding it follows by itself."""
+    async def _spawn(self) -> Started | StartFailed | Asked:
+        """Start a process; return it once ready, why it failed, or STOP when asked to stop."""
         assert self.launchable is not None, "the loop runs only once there is a launchable"
-        stable = self.launchable.runtime == "dagster" and not beside
-        socket = self.socket_dir / (
-            stable_socket_name(self.name) if stable else socket_name(self.name)
-        )
+        socket = self.socket_dir / socket_name(self.name)
         argv = [*self.launchable.argv, "--socket", str(socket)]
         launchable = self.launchable
         # Taken in a thread as the server starts (off the start's path, a walk of the code's
@@ -299,6 +302,12 @@ class LocalLocation(Location):
             self._channel = aio_channel(current.ready.address)
         self.process, self._ready = current.process, current.ready
         self._source = current.source
+        if self.runtime == "dagster" and self._passthrough is None:
+            passthrough = PassThrough(
+                self.socket_dir / stable_socket_name(self.name), lambda: self._channel
+            )
+            await passthrough.start()
+            self._passthrough = passthrough
         self.on_change()
         ready = current.ready
         self.load_error = ready.load_error
@@ -312,7 +321,7 @@ class LocalLocation(Location):
         """Start a successor while CURRENT serves; once it is ready, drain CURRENT."""
         self._handover_asked.clear()
         old_channel = self._channel
-        outcome = await self._spawn(beside=True)
+        outcome = await self._spawn()
         handover, self._handover = self._handover, None
         try:
             if not isinstance(outcome, Started):
@@ -347,8 +356,10 @@ class LocalLocation(Location):
         wake_task = asyncio.create_task(self._wake.wait())
         handover_task = asyncio.create_task(self._handover_asked.wait())
         helpers = []
-        if self.spec.health.interval * HEARTBEATS_PER_TIMEOUT > self.spec.heartbeat_timeout:
-            # Health checks count as heartbeats; only checks too rare for that need these.
+        rare = self.spec.health.interval * HEARTBEATS_PER_TIMEOUT > self.spec.heartbeat_timeout
+        if rare or self.runtime == "dagster":
+            # Our server counts health checks as heartbeats, so only checks too rare for that
+            # need these; Dagster's counts only its Heartbeat call.
             period = self.spec.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
             beats = send_heartbeats(self._server, period, self.clock)
             helpers.append(asyncio.create_task(beats))
