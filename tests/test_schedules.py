@@ -565,3 +565,14 @@ def test_a_year_of_cron_times_has_one_daily_tick_per_day(zone: str) -> None:
         hourly = CronTimes("0 * * * *", zone).between(start, end, limit=10_000)
         assert len(hourly) == round((end - start) / 3600)
         assert all(b - a == 3600 for a, b in itertools.pairwise(hourly))
+
+
+@replayed
+async def test_a_dagster_location_is_left_to_dagsters_daemon(store: RunStore) -> None:
+    clock = FakeClock(at(2024, 5, 1, 12, 0, 30))
+    location = FakeLocation("dg", every(1))
+    location.runtime = "dagster"  # type: ignore[attr-defined]  # a Location's property
+    ticker, launches = make_ticker(store, clock, location)
+    ticker.begin()
+    await step_at(ticker, clock, at(2024, 5, 1, 12, 2) + 0.1)
+    assert (location.asked, launches.started, ticks_of(store, "dg", "often")) == (0, [], [])

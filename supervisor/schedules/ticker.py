@@ -167,7 +167,7 @@ class Ticker:
         self, name: str, location: ScheduleSource, identity: tuple[int, int | None]
     ) -> None:
         # Dagster's own locations are ticked by Dagster's daemon, not here.
-        if getattr(getattr(location, "spec", None), "runtime", "supervisor") == "dagster":
+        if getattr(location, "runtime", "supervisor") == "dagster":
             return
         try:
             reply = await location.definitions()
