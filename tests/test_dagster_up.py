@@ -68,6 +68,7 @@ def dagster_up(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) 
         load_from:
           - python_file: {{relative_path: dg_defs.py, location_name: dg}}
           - python_file: {{relative_path: dg_broken.py, location_name: dg_broken}}
+          - python_file: {{relative_path: dg_defs.py, location_name: dg_ours, runtime: supervisor}}
         """)
     )
     up = Up(workspace)
@@ -259,3 +260,10 @@ def test_the_stable_address_is_a_private_socket(dagster_up: Up) -> None:
     assert stat.S_ISSOCK(path.stat().st_mode)
     assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, oct(path.stat().st_mode)
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_our_server_given_a_dagster_location_names_the_runtime_key(dagster_up: Up) -> None:
+    entry = dagster_up.wait_state("dg_ours", "LOAD_ERROR", timeout=120)
+    assert entry["runtime"] == "supervisor", entry
+    assert "holds a dagster.Definitions" in entry["load_error"], entry
+    assert "runtime: dagster" in entry["load_error"], entry

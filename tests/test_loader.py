@@ -216,3 +216,16 @@ def test_autoload_failures_are_load_errors(tmp_path: Path) -> None:
     assert twice.definitions is None
     assert twice.failure.message.startswith("module twice_pkg and its submodules: ")
     assert "same" in twice.failure.message
+
+
+def test_a_dagster_definitions_is_named_with_the_runtime_key(tmp_path: Path) -> None:
+    """Our server, given a Dagster location, says so and names `runtime:`. The stand-in
+    class carries dagster's module name, as a real dagster.Definitions does."""
+    (tmp_path / "dagster_like.py").write_text(
+        "class Definitions:\n    pass\n\nDefinitions.__module__ = 'dagster._core.definitions'\n"
+        "defs = Definitions()\n"
+    )
+    result = load(CodeTarget(python_file=str(tmp_path / "dagster_like.py")))
+    assert result.definitions is None
+    assert "holds a dagster.Definitions" in result.failure.message
+    assert "runtime: dagster" in result.failure.message

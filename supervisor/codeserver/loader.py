@@ -149,6 +149,12 @@ def find_definitions(module: ModuleType, target: CodeTarget) -> Definitions:
         if isinstance(value, Definitions):
             found.setdefault(id(value), (value, []))[1].append(name)
     if not found:
+        if any(_is_dagsters(value) for value in vars(module).values()):
+            raise LookupError(
+                f"{where} holds a dagster.Definitions, not a supervisor.Definitions: it is a"
+                " Dagster location; set runtime: dagster on its workspace entry (or add dagster"
+                " to its requirements) so that Dagster's own code server serves it"
+            )
         raise LookupError(
             f"no Definitions found among the top-level variables of {where}; one made inside a "
             "function or a class is not found"
@@ -160,3 +166,9 @@ def find_definitions(module: ModuleType, target: CodeTarget) -> Definitions:
             " keep one, or pick one with attribute"
         )
     return next(iter(found.values()))[0]
+
+
+def _is_dagsters(value: object) -> bool:
+    """True for a dagster.Definitions (told by its class, without importing dagster)."""
+    kind = type(value)
+    return kind.__name__ == "Definitions" and kind.__module__.split(".")[0] == "dagster"
