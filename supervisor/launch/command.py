@@ -50,18 +50,20 @@ def child_environment(
     return env
 
 
-def socket_name(location: str) -> str:
-    """A fresh, short, socket-safe file name for a server of LOCATION (107-byte path limit)."""
+def _socket_stem(location: str, digits: int) -> str:
+    """A short, socket-safe stem for LOCATION's sockets (107-byte path limit)."""
     safe = "".join(c for c in location if c.isalnum() or c in "-_")[:16]
-    digest = hashlib.sha256(location.encode()).hexdigest()[:6]
-    return f"{safe}-{digest}-{uuid.uuid4().hex[:6]}.sock"
+    return f"{safe}-{hashlib.sha256(location.encode()).hexdigest()[:digits]}"
+
+
+def socket_name(location: str) -> str:
+    """A fresh socket file name for one server of LOCATION."""
+    return f"{_socket_stem(location, 6)}-{uuid.uuid4().hex[:6]}.sock"
 
 
 def stable_socket_name(location: str) -> str:
-    """The one socket file name of LOCATION across its restarts (short, socket-safe)."""
-    safe = "".join(c for c in location if c.isalnum() or c in "-_")[:16]
-    digest = hashlib.sha256(location.encode()).hexdigest()[:12]
-    return f"{safe}-{digest}.sock"
+    """The one socket file name of LOCATION across its restarts."""
+    return f"{_socket_stem(location, 12)}.sock"
 
 
 def code_server_flags(

@@ -121,9 +121,11 @@ def dagster_version(python: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def check_dagster(location: LocationSpec, python: str) -> str:
-    """The environment's dagster version; SupervisorError when it has none or one too old."""
-    version = dagster_version(python)
+def check_dagster(location: LocationSpec, python: str, version: str | None = None) -> str:
+    """The environment's dagster VERSION (read from PYTHON when not given); SupervisorError
+    when it has none or one too old."""
+    if version is None:
+        version = dagster_version(python)
     if not version:
         raise SupervisorError(
             f"location {location.name!r} runs as runtime dagster, but its environment"

@@ -90,9 +90,7 @@ class DagsterServerProcess(CodeServerProcess):
         CodeServerProcess (SIGTERM, SIGKILL at the deadline) for what is left of TIMEOUT."""
         loop = asyncio.get_running_loop()
         began = loop.time()
-        if self.ready is not None and self.returncode is not None:
-            return await super().stop(timeout)
-        if self.ready is not None and self._protocol is not None:
+        if self.ready is not None and self._protocol is not None and self.returncode is None:
             channel = aio_channel(self.ready.address)
             try:
                 client = AsyncDagsterServer(channel, self.location, self.ready.address)

@@ -123,10 +123,9 @@ def launchable_external(workspace: WorkspaceSpec, location: LocationSpec) -> Lau
         location.env_dict, venv=venv if (venv / "pyvenv.cfg").is_file() else None
     )
     # Absent runtime: Dagster's server when that environment has dagster.
-    if location.runtime == "dagster" or (
-        location.runtime is None and dagster_version(str(executable))
-    ):
-        version = check_dagster(location, str(executable))
+    found = dagster_version(str(executable)) if location.runtime != "supervisor" else ""
+    if location.runtime == "dagster" or (location.runtime is None and found):
+        version = check_dagster(location, str(executable), found)
         return Launchable(
             argv=dagster_command(str(executable), location),
             env=env,

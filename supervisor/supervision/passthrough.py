@@ -57,7 +57,7 @@ class PassThrough:
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         server = grpc.aio.server()
-        server.add_generic_rpc_handlers((_Handler(self._channel),))
+        server.add_generic_rpc_handlers((_Handler(self._target),))
         old = os.umask(0o177)  # the socket file: 0600 (in a 0700 folder), as every one of ours
         try:
             server.add_insecure_port(self.address)
@@ -72,9 +72,6 @@ class PassThrough:
             self._server = None
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-
-    def _channel(self) -> grpc.aio.Channel | None:
-        return self._target()
 
 
 class _Handler(grpc.GenericRpcHandler):
@@ -91,19 +88,16 @@ class _Handler(grpc.GenericRpcHandler):
             self._unary(method), request_deserializer=None, response_serializer=None
         )
 
-    def _current(self, context: grpc.aio.ServicerContext[bytes, bytes]) -> grpc.aio.Channel:
+    async def _current(self, context: grpc.aio.ServicerContext[bytes, bytes]) -> grpc.aio.Channel:
+        """The current server's channel; the call fails UNAVAILABLE while there is none."""
         channel = self._channel()
         if channel is None:
-            raise _Unavailable()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "no code server is serving")
         return channel
 
     def _unary(self, method: str) -> Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Any]:
         async def forward(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-            try:
-                channel = self._current(context)
-            except _Unavailable:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "no code server is serving")
-                raise
+            channel = await self._current(context)
             call = channel.unary_unary(
                 method, request_serializer=_identity, response_deserializer=_identity
             )
@@ -115,7 +109,6 @@ class _Handler(grpc.GenericRpcHandler):
                 )
             except grpc.RpcError as error:
                 await context.abort(*_status_of(error))
-                raise
             return reply
 
         return forward
@@ -126,11 +119,7 @@ class _Handler(grpc.GenericRpcHandler):
         async def forward(
             request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
         ) -> AsyncIterator[bytes]:
-            try:
-                channel = self._current(context)
-            except _Unavailable:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "no code server is serving")
-                raise
+            channel = await self._current(context)
             call = channel.unary_stream(
                 method, request_serializer=_identity, response_deserializer=_identity
             )
@@ -145,10 +134,6 @@ class _Handler(grpc.GenericRpcHandler):
                 await context.abort(*_status_of(error))
 
         return forward
-
-
-class _Unavailable(Exception):
-    """No server to forward to."""
 
 
 def _passed_on(context: grpc.aio.ServicerContext[bytes, bytes]) -> list[tuple[str, str | bytes]]:
