@@ -30,6 +30,7 @@ COMMANDS = {
     "check": "supervisor.commands.check:check",
     "env": "supervisor.commands.env:env",
     "pythons": "supervisor.commands.pythons:pythons",
+    "dagster": "supervisor.commands.dagster:dagster",
     "api": "supervisor.commands.api:api",
 }
 # What `supervisor --help` lists beside each name, without importing every command's module
@@ -63,6 +64,7 @@ SHORT_HELP = {
     "pythons": (
         "List the Python interpreters found (PATH, pyenv, asdf, uv, /usr/bin, /usr/local/bin)."
     ),
+    "dagster": "Dagster's webserver and daemon over the workspace's Dagster locations.",
     "api": "Run a code server by itself, for remote hosts.",
 }
 

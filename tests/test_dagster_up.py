@@ -61,6 +61,7 @@ def dagster_up(tmp_path_factory: pytest.TempPathFactory, shared_envs_dir: Path) 
     workspace.write_text(
         textwrap.dedent(f"""
         envs_dir: {shared_envs_dir}
+        dagster: false  # Dagster's UI has tests of its own (test_dagster_ui.py)
         defaults:
           python: "3.12"
           requirements: ["{DAGSTER_REQUIREMENT}"]
@@ -123,6 +124,7 @@ def test_no_dagster_server_outlives_a_killed_up(tmp_path: Path, shared_envs_dir:
     workspace.write_text(
         textwrap.dedent(f"""
         envs_dir: {shared_envs_dir}
+        dagster: false  # Dagster's UI has tests of its own (test_dagster_ui.py)
         load_from:
           - python_file: {{relative_path: dg_defs.py, location_name: lone, python: "3.12",
                            requirements: ["{DAGSTER_REQUIREMENT}"]}}
@@ -149,6 +151,7 @@ def test_check_passes_a_dagster_location_and_fails_one_changed_behind_its_back(
     workspace.write_text(
         textwrap.dedent(f"""
         envs_dir: envs  # its own: this test changes what is installed there
+        dagster: false
         load_from:
           - python_file: {{relative_path: dg_defs.py, location_name: judged, python: "3.12",
                            requirements: ["{DAGSTER_REQUIREMENT}", "pyflakes==3.1.0"]}}

@@ -8,9 +8,18 @@ from pathlib import Path
 import pytest
 
 from supervisor.control.codeserver import CodeServerClient
+from supervisor.dagsterui.graphql import Webserver, WebserverError
 from supervisor.workspace import load_workspace
-from tests.helpers import REPO
+from tests.helpers import REPO, wait_for
 from tests.uphelp import Up
+
+
+def dagster_loaded(url: str, name: str) -> bool:
+    try:
+        entry = Webserver(url).locations(10).get(name)
+    except WebserverError:
+        return False
+    return entry is not None and entry.loaded
 
 
 def test_default_workspace_loads_with_four_pythons() -> None:
@@ -43,7 +52,7 @@ def test_default_workspace_runs_conflicting_pandas_side_by_side(
     text = text.replace("working_directory: examples", f"working_directory: {REPO}/examples")
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(f"envs_dir: {shared_envs_dir}\n{text}")
-    up = Up(workspace)
+    up = Up(workspace, "--dagster-port", "0")
     try:
         deadline = time.monotonic() + STARTS_SECONDS
         entries = {
@@ -63,6 +72,14 @@ def test_default_workspace_runs_conflicting_pandas_side_by_side(
                 assert [a.key for a in client.list_definitions().assets]
         assert versions["flowers"] == "1.5.3"
         assert versions["flower_stats"].startswith("2.2.")
+        # Dagster's UI runs over the Dagster location, as the README says.
+        url = up.wait_state("dagster-webserver", "SERVING", timeout=STARTS_SECONDS)["url"]
+        wait_for(
+            lambda: dagster_loaded(url, "my_dagster_code_location"),
+            60,
+            "my_dagster_code_location LOADED in Dagster's webserver",
+            lambda: up.log(),
+        )
     finally:
         code = up.stop()
     assert code == 0, up.log()

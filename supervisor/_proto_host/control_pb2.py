@@ -15,7 +15,7 @@ _sym_db = _symbol_database.Default()
 from supervisor._proto import codeserver_pb2 as supervisor_dot___proto_dot_codeserver__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$supervisor/_proto_host/control.proto\x12\x15supervisor.control.v1\x1a\"supervisor/_proto/codeserver.proto\"\"\n\rStatusRequest\x12\x11\n\tlocations\x18\x01 \x03(\t\"R\n\x0eTransitionInfo\x12\x12\n\nfrom_state\x18\x01 \x01(\t\x12\x10\n\x08to_state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\n\n\x02\x61t\x18\x04 \x01(\x01\"\xee\x03\n\x0eLocationStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x10\n\x03pid\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x08restarts\x18\x05 \x01(\x05\x12\x0e\n\x06python\x18\x06 \x01(\t\x12\x10\n\x03\x65nv\x18\x07 \x01(\tH\x01\x88\x01\x01\x12\x17\n\nlast_error\x18\x08 \x01(\tH\x02\x88\x01\x01\x12\x0f\n\x07\x61\x64\x64ress\x18\t \x01(\t\x12\r\n\x05since\x18\n \x01(\x01\x12\x36\n\x07history\x18\x0b \x03(\x0b\x32%.supervisor.control.v1.TransitionInfo\x12\x17\n\nload_error\x18\x0c \x01(\tH\x03\x88\x01\x01\x12\x19\n\x0cnext_attempt\x18\r \x01(\x01H\x04\x88\x01\x01\x12\x45\n\x08metadata\x18\x0e \x03(\x0b\x32\x33.supervisor.control.v1.LocationStatus.MetadataEntry\x12\x0f\n\x07runtime\x18\x0f \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x06\n\x04_pidB\x06\n\x04_envB\r\n\x0b_last_errorB\r\n\x0b_load_errorB\x0f\n\r_next_attempt\"r\n\x0bStatusReply\x12\x38\n\tlocations\x18\x01 \x03(\x0b\x32%.supervisor.control.v1.LocationStatus\x12\x16\n\x0esupervisor_pid\x18\x02 \x01(\x05\x12\x11\n\tworkspace\x18\x03 \x01(\t\"2\n\x10LocationsRequest\x12\x11\n\tlocations\x18\x01 \x03(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\"=\n\x0c\x41\x63tionResult\x12\x10\n\x08location\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\"C\n\x0b\x41\x63tionReply\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.supervisor.control.v1.ActionResult\"\x0f\n\rReloadRequest\"P\n\x0f\x44\x65\x66initionsList\x12=\n\tlocations\x18\x01 \x03(\x0b\x32*.supervisor.codeserver.v1.DefinitionsReply\"!\n\x0fShutdownRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x0f\n\rShutdownReply\"U\n\x12MaterializeRequest\x12\x0e\n\x06\x61ssets\x18\x01 \x03(\t\x12\x10\n\x08location\x18\x02 \x01(\t\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\x12\x10\n\x08upstream\x18\x04 \x01(\x08\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x1f\n\x0e\x43\x61ncelRunReply\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"\x16\n\x14ListSchedulesRequest\"\x90\x02\n\x0cScheduleInfo\x12\x10\n\x08location\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x63ron\x18\x03 \x01(\t\x12\x10\n\x08timezone\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x0f\n\x07targets\x18\x06 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x16\n\tnext_tick\x18\x08 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tlast_tick\x18\t \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x10last_tick_status\x18\n \x01(\t\x12\x13\n\x0blast_run_id\x18\x0b \x01(\t\x12\x0f\n\x07problem\x18\x0c \x01(\tB\x0c\n\n_next_tickB\x0c\n\n_last_tick\"F\n\x0cScheduleList\x12\x36\n\tschedules\x18\x01 \x03(\x0b\x32#.supervisor.control.v1.ScheduleInfo\"=\n\x18SetScheduleStatusRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x32\xff\x07\n\nSupervisor\x12R\n\x06Status\x12$.supervisor.control.v1.StatusRequest\x1a\".supervisor.control.v1.StatusReply\x12T\n\x05Start\x12\'.supervisor.control.v1.LocationsRequest\x1a\".supervisor.control.v1.ActionReply\x12S\n\x04Stop\x12\'.supervisor.control.v1.LocationsRequest\x1a\".supervisor.control.v1.ActionReply\x12V\n\x07Restart\x12\'.supervisor.control.v1.LocationsRequest\x1a\".supervisor.control.v1.ActionReply\x12R\n\x06Reload\x12$.supervisor.control.v1.ReloadRequest\x1a\".supervisor.control.v1.ActionReply\x12\x62\n\x0fListDefinitions\x12\'.supervisor.control.v1.LocationsRequest\x1a&.supervisor.control.v1.DefinitionsList\x12X\n\x08Shutdown\x12&.supervisor.control.v1.ShutdownRequest\x1a$.supervisor.control.v1.ShutdownReply\x12^\n\x0bMaterialize\x12).supervisor.control.v1.MaterializeRequest\x1a\".supervisor.codeserver.v1.RunEvent0\x01\x12[\n\tCancelRun\x12\'.supervisor.control.v1.CancelRunRequest\x1a%.supervisor.control.v1.CancelRunReply\x12\x61\n\rListSchedules\x12+.supervisor.control.v1.ListSchedulesRequest\x1a#.supervisor.control.v1.ScheduleList\x12h\n\x11SetScheduleStatus\x12/.supervisor.control.v1.SetScheduleStatusRequest\x1a\".supervisor.control.v1.ActionReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$supervisor/_proto_host/control.proto\x12\x15supervisor.control.v1\x1a\"supervisor/_proto/codeserver.proto\"\"\n\rStatusRequest\x12\x11\n\tlocations\x18\x01 \x03(\t\"R\n\x0eTransitionInfo\x12\x12\n\nfrom_state\x18\x01 \x01(\t\x12\x10\n\x08to_state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\n\n\x02\x61t\x18\x04 \x01(\x01\"\xb6\x04\n\x0eLocationStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x10\n\x03pid\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x08restarts\x18\x05 \x01(\x05\x12\x0e\n\x06python\x18\x06 \x01(\t\x12\x10\n\x03\x65nv\x18\x07 \x01(\tH\x01\x88\x01\x01\x12\x17\n\nlast_error\x18\x08 \x01(\tH\x02\x88\x01\x01\x12\x0f\n\x07\x61\x64\x64ress\x18\t \x01(\t\x12\r\n\x05since\x18\n \x01(\x01\x12\x36\n\x07history\x18\x0b \x03(\x0b\x32%.supervisor.control.v1.TransitionInfo\x12\x17\n\nload_error\x18\x0c \x01(\tH\x03\x88\x01\x01\x12\x19\n\x0cnext_attempt\x18\r \x01(\x01H\x04\x88\x01\x01\x12\x45\n\x08metadata\x18\x0e \x03(\x0b\x32\x33.supervisor.control.v1.LocationStatus.MetadataEntry\x12\x0f\n\x07runtime\x18\x0f \x01(\t\x12\x0b\n\x03url\x18\x10 \x01(\t\x12\x14\n\x07warning\x18\x11 \x01(\tH\x05\x88\x01\x01\x12\x17\n\x0f\x64\x61gster_version\x18\x12 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x06\n\x04_pidB\x06\n\x04_envB\r\n\x0b_last_errorB\r\n\x0b_load_errorB\x0f\n\r_next_attemptB\n\n\x08_warning\"r\n\x0bStatusReply\x12\x38\n\tlocations\x18\x01 \x03(\x0b\x32%.supervisor.control.v1.LocationStatus\x12\x16\n\x0esupervisor_pid\x18\x02 \x01(\x05\x12\x11\n\tworkspace\x18\x03 \x01(\t\"2\n\x10LocationsRequest\x12\x11\n\tlocations\x18\x01 \x03(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\"=\n\x0c\x41\x63tionResult\x12\x10\n\x08location\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\"C\n\x0b\x41\x63tionReply\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.supervisor.control.v1.ActionResult\"\x0f\n\rReloadRequest\"P\n\x0f\x44\x65\x66initionsList\x12=\n\tlocations\x18\x01 \x03(\x0b\x32*.supervisor.codeserver.v1.DefinitionsReply\"!\n\x0fShutdownRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x0f\n\rShutdownReply\"U\n\x12MaterializeRequest\x12\x0e\n\x06\x61ssets\x18\x01 \x03(\t\x12\x10\n\x08location\x18\x02 \x01(\t\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\x12\x10\n\x08upstream\x18\x04 \x01(\x08\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x1f\n\x0e\x43\x61ncelRunReply\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"\x16\n\x14ListSchedulesRequest\"\x90\x02\n\x0cScheduleInfo\x12\x10\n\x08location\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x63ron\x18\x03 \x01(\t\x12\x10\n\x08timezone\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x0f\n\x07targets\x18\x06 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x16\n\tnext_tick\x18\x08 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tlast_tick\x18\t \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x10last_tick_status\x18\n \x01(\t\x12\x13\n\x0blast_run_id\x18\x0b \x01(\t\x12\x0f\n\x07problem\x18\x0c \x01(\tB\x0c\n\n_next_tickB\x0c\n\n_last_tick\"F\n\x0cScheduleList\x12\x36\n\tschedules\x18\x01 \x03(\x0b\x32#.supervisor.control.v1.ScheduleInfo\"=\n\x18SetScheduleStatusRequest\x12\x10\n\x08schedule\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x32\xff\x07\n\nSupervisor\x12R\n\x06Status\x12$.supervisor.control.v1.StatusRequest\x1a\".supervisor.control.v1.StatusReply\x12T\n\x05Start\x12\'.supervisor.control.v1.LocationsRequest\x1a\".supervisor.control.v1.ActionReply\x12S\n\x04Stop\x12\'.supervisor.control.v1.LocationsRequest\x1a\".supervisor.control.v1.ActionReply\x12V\n\x07Restart\x12\'.supervisor.control.v1.LocationsRequest\x1a\".supervisor.control.v1.ActionReply\x12R\n\x06Reload\x12$.supervisor.control.v1.ReloadRequest\x1a\".supervisor.control.v1.ActionReply\x12\x62\n\x0fListDefinitions\x12\'.supervisor.control.v1.LocationsRequest\x1a&.supervisor.control.v1.DefinitionsList\x12X\n\x08Shutdown\x12&.supervisor.control.v1.ShutdownRequest\x1a$.supervisor.control.v1.ShutdownReply\x12^\n\x0bMaterialize\x12).supervisor.control.v1.MaterializeRequest\x1a\".supervisor.codeserver.v1.RunEvent0\x01\x12[\n\tCancelRun\x12\'.supervisor.control.v1.CancelRunRequest\x1a%.supervisor.control.v1.CancelRunReply\x12\x61\n\rListSchedules\x12+.supervisor.control.v1.ListSchedulesRequest\x1a#.supervisor.control.v1.ScheduleList\x12h\n\x11SetScheduleStatus\x12/.supervisor.control.v1.SetScheduleStatusRequest\x1a\".supervisor.control.v1.ActionReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -29,39 +29,39 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_TRANSITIONINFO']._serialized_start=135
   _globals['_TRANSITIONINFO']._serialized_end=217
   _globals['_LOCATIONSTATUS']._serialized_start=220
-  _globals['_LOCATIONSTATUS']._serialized_end=714
-  _globals['_LOCATIONSTATUS_METADATAENTRY']._serialized_start=604
-  _globals['_LOCATIONSTATUS_METADATAENTRY']._serialized_end=651
-  _globals['_STATUSREPLY']._serialized_start=716
-  _globals['_STATUSREPLY']._serialized_end=830
-  _globals['_LOCATIONSREQUEST']._serialized_start=832
-  _globals['_LOCATIONSREQUEST']._serialized_end=882
-  _globals['_ACTIONRESULT']._serialized_start=884
-  _globals['_ACTIONRESULT']._serialized_end=945
-  _globals['_ACTIONREPLY']._serialized_start=947
-  _globals['_ACTIONREPLY']._serialized_end=1014
-  _globals['_RELOADREQUEST']._serialized_start=1016
-  _globals['_RELOADREQUEST']._serialized_end=1031
-  _globals['_DEFINITIONSLIST']._serialized_start=1033
-  _globals['_DEFINITIONSLIST']._serialized_end=1113
-  _globals['_SHUTDOWNREQUEST']._serialized_start=1115
-  _globals['_SHUTDOWNREQUEST']._serialized_end=1148
-  _globals['_SHUTDOWNREPLY']._serialized_start=1150
-  _globals['_SHUTDOWNREPLY']._serialized_end=1165
-  _globals['_MATERIALIZEREQUEST']._serialized_start=1167
-  _globals['_MATERIALIZEREQUEST']._serialized_end=1252
-  _globals['_CANCELRUNREQUEST']._serialized_start=1254
-  _globals['_CANCELRUNREQUEST']._serialized_end=1288
-  _globals['_CANCELRUNREPLY']._serialized_start=1290
-  _globals['_CANCELRUNREPLY']._serialized_end=1321
-  _globals['_LISTSCHEDULESREQUEST']._serialized_start=1323
-  _globals['_LISTSCHEDULESREQUEST']._serialized_end=1345
-  _globals['_SCHEDULEINFO']._serialized_start=1348
-  _globals['_SCHEDULEINFO']._serialized_end=1620
-  _globals['_SCHEDULELIST']._serialized_start=1622
-  _globals['_SCHEDULELIST']._serialized_end=1692
-  _globals['_SETSCHEDULESTATUSREQUEST']._serialized_start=1694
-  _globals['_SETSCHEDULESTATUSREQUEST']._serialized_end=1755
-  _globals['_SUPERVISOR']._serialized_start=1758
-  _globals['_SUPERVISOR']._serialized_end=2781
+  _globals['_LOCATIONSTATUS']._serialized_end=786
+  _globals['_LOCATIONSTATUS_METADATAENTRY']._serialized_start=664
+  _globals['_LOCATIONSTATUS_METADATAENTRY']._serialized_end=711
+  _globals['_STATUSREPLY']._serialized_start=788
+  _globals['_STATUSREPLY']._serialized_end=902
+  _globals['_LOCATIONSREQUEST']._serialized_start=904
+  _globals['_LOCATIONSREQUEST']._serialized_end=954
+  _globals['_ACTIONRESULT']._serialized_start=956
+  _globals['_ACTIONRESULT']._serialized_end=1017
+  _globals['_ACTIONREPLY']._serialized_start=1019
+  _globals['_ACTIONREPLY']._serialized_end=1086
+  _globals['_RELOADREQUEST']._serialized_start=1088
+  _globals['_RELOADREQUEST']._serialized_end=1103
+  _globals['_DEFINITIONSLIST']._serialized_start=1105
+  _globals['_DEFINITIONSLIST']._serialized_end=1185
+  _globals['_SHUTDOWNREQUEST']._serialized_start=1187
+  _globals['_SHUTDOWNREQUEST']._serialized_end=1220
+  _globals['_SHUTDOWNREPLY']._serialized_start=1222
+  _globals['_SHUTDOWNREPLY']._serialized_end=1237
+  _globals['_MATERIALIZEREQUEST']._serialized_start=1239
+  _globals['_MATERIALIZEREQUEST']._serialized_end=1324
+  _globals['_CANCELRUNREQUEST']._serialized_start=1326
+  _globals['_CANCELRUNREQUEST']._serialized_end=1360
+  _globals['_CANCELRUNREPLY']._serialized_start=1362
+  _globals['_CANCELRUNREPLY']._serialized_end=1393
+  _globals['_LISTSCHEDULESREQUEST']._serialized_start=1395
+  _globals['_LISTSCHEDULESREQUEST']._serialized_end=1417
+  _globals['_SCHEDULEINFO']._serialized_start=1420
+  _globals['_SCHEDULEINFO']._serialized_end=1692
+  _globals['_SCHEDULELIST']._serialized_start=1694
+  _globals['_SCHEDULELIST']._serialized_end=1764
+  _globals['_SETSCHEDULESTATUSREQUEST']._serialized_start=1766
+  _globals['_SETSCHEDULESTATUSREQUEST']._serialized_end=1827
+  _globals['_SUPERVISOR']._serialized_start=1830
+  _globals['_SUPERVISOR']._serialized_end=2853
 # @@protoc_insertion_point(module_scope)

@@ -19,6 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from supervisor._proto import codeserver_pb2 as pb
+from supervisor.check.dagster_ui import check_dagster_ui, webserver_dagster
 from supervisor.check.verdicts import (
     CheckResult,
     check_location,
@@ -125,7 +126,9 @@ async def run_check(
     began = time.monotonic()
     specs = [workspace.location(n) for n in names] if names else list(workspace.locations)
     private = private_dir(statefile.socket_dir(workspace.path) / f"check-{os.getpid()}")
-    supervisor = Supervisor(workspace, console, socket_dir=private, record_state=False)
+    supervisor = Supervisor(
+        workspace, console, socket_dir=private, record_state=False, dagster_ui=False
+    )
     # Its servers carry the workspace's token too, with this process as their owner.
     statefile.mark_environment(workspace.path)
     declared = {spec.name: declared_names(spec) for spec in workspace.locations}
@@ -134,11 +137,14 @@ async def run_check(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, interrupted.set)
     tasks: dict[str, asyncio.Task[list[CheckResult]]] = {}
+    webserver = None
+    if workspace.dagster.enabled and any(s.effective_runtime == "dagster" for s in specs):
+        webserver = asyncio.create_task(_webserver_dagster(workspace))
     try:
         for spec in specs:
             location = supervisor.add(without_restarts(spec))
             others = {n: d for n, d in declared.items() if n != spec.name}
-            tasks[spec.name] = asyncio.create_task(_check_one(location, others, options))
+            tasks[spec.name] = asyncio.create_task(_check_one(location, others, options, webserver))
         stop = asyncio.create_task(interrupted.wait())
         pending: set[asyncio.Task[Any]] = set(tasks.values())
         while pending and not stop.done():
@@ -163,13 +169,25 @@ async def run_check(
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        if webserver is not None:
+            webserver.cancel()
         await supervisor.stop_all()
         shutil.rmtree(private, ignore_errors=True)
     return CheckReport(results, time.monotonic() - began, cut_short)
 
 
+async def _webserver_dagster(workspace: WorkspaceSpec) -> str | SupervisorError:
+    try:
+        return await asyncio.to_thread(webserver_dagster, workspace)
+    except SupervisorError as exc:
+        return exc
+
+
 async def _check_one(
-    location: Location, others: dict[str, set[str]], options: CheckOptions
+    location: Location,
+    others: dict[str, set[str]],
+    options: CheckOptions,
+    webserver: asyncio.Task[str | SupervisorError] | None = None,
 ) -> list[CheckResult]:
     """Bring one location up, judge its facts, watch it serve for the settle window."""
     spec = location.spec
@@ -209,7 +227,10 @@ async def _check_one(
         reason = location.machine.last_error or location.state.value
     watched = time.monotonic() - began - (inspected - started)
     stable = check_stable(spec, options.settle, reason, watched)
-    return [*results, stable]
+    version = getattr(getattr(location, "launchable", None), "dagster_version", "")
+    if webserver is None or location.runtime != "dagster" or not version:
+        return [*results, stable]
+    return [*results, stable, check_dagster_ui(spec.name, version, await webserver)]
 
 
 def check_workspace(

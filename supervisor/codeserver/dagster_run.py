@@ -3,8 +3,9 @@
 
 It loads the location's `dagster.Definitions` as `dagster api grpc` would find them, runs the
 selected assets (and, with --upstream, everything upstream of them) in one run of the
-implicit asset job on a Dagster instance kept in the location's values folder (so that
-outputs stored by one run feed the next), and prints each of the run's events as one JSON
+implicit asset job on the workspace's Dagster instance (DAGSTER_HOME, which the supervisor
+sets), or one kept in the location's values folder when there is none (so that outputs
+stored by one run feed the next), and prints each of the run's events as one JSON
 line on stdout, in our event names.
 
 Child side: importable with the standard library alone; dagster is imported when it runs.
@@ -109,8 +110,13 @@ def run(args: argparse.Namespace) -> int:
             selection = selection.upstream()
         chosen: list[Any] = sorted(selection.resolve(graph), key=lambda k: k.to_user_string())
         job = defs.resolve_implicit_global_asset_job_def()
-        os.makedirs(args.instance_dir, exist_ok=True)
-        instance = dagster.DagsterInstance.local_temp(tempdir=args.instance_dir)
+        if os.environ.get("DAGSTER_HOME"):
+            # The workspace's one instance: the run shows in Dagster's UI, and its outputs
+            # feed the runs launched there.
+            instance = dagster.DagsterInstance.get()
+        else:
+            os.makedirs(args.instance_dir, exist_ok=True)
+            instance = dagster.DagsterInstance.local_temp(tempdir=args.instance_dir)
     except BaseException as exc:
         emit(
             "RUN_FAILURE",

@@ -20,6 +20,7 @@ from supervisor.commands.common import (
 )
 from supervisor.control.client import ControlClient
 from supervisor.control.codeserver import CodeServerClient, definitions_to_dict
+from supervisor.dagsterui import SYSTEM_NAMES
 from supervisor.errors import SupervisorError, UsageError
 from supervisor.supervision import statefile
 from supervisor.supervision.logs import follow, log_file, tail
@@ -44,6 +45,9 @@ def status_to_dict(status: pb.LocationStatus) -> dict[str, Any]:
         ),
         "metadata": dict(sorted(status.metadata.items())),
         "runtime": status.runtime or "supervisor",
+        "url": status.url or None,
+        "dagster_version": status.dagster_version or None,
+        "warning": status.warning if status.HasField("warning") else None,
     }
 
 
@@ -76,6 +80,11 @@ def status(workspace_file: Path, as_json: bool, locations: tuple[str, ...]) -> N
             ],
         )
     )
+    for row in rows:
+        if row["url"]:
+            click.echo(f"{row['name']}: {row['url']}")
+        if row["warning"]:
+            click.echo(f"warning: {row['name']}: {row['warning']}")
 
 
 def _state_cell(status: pb.LocationStatus) -> str:
@@ -195,10 +204,14 @@ def logs(workspace_file: Path, follow_: bool, lines: int, location: str) -> None
     """Print a location's output (its stdout and stderr, and its state changes)."""
     workspace = read_workspace(workspace_file)
     try:
-        workspace.location(location)
+        if location not in SYSTEM_NAMES:
+            workspace.location(location)
     except KeyError:
         known = ", ".join(spec.name for spec in workspace.locations)
-        raise UsageError(f"unknown location {location!r}; known: {known}") from None
+        raise UsageError(
+            f"unknown location {location!r}; known: {known} (and {', '.join(SYSTEM_NAMES)}"
+            " when Dagster's UI runs)"
+        ) from None
     path = log_file(workspace.state_dir, location)
     for line in tail(path, lines):
         click.echo(line)

@@ -40,6 +40,11 @@ from supervisor.workspace import check_paths, workspace_from_targets
     is_flag=True,
     help="Reload when the workspace file or a location's Python files change.",
 )
+@click.option(
+    "--dagster-port",
+    type=click.IntRange(0, 65535),
+    help="The Dagster webserver's port (0: a free one) [default: dagster.webserver.port, 3000].",
+)
 def up(
     workspace_file: Path,
     modules: tuple[str, ...],
@@ -50,12 +55,17 @@ def up(
     python: str | None,
     requirements: tuple[str, ...],
     watch: bool,
+    dagster_port: int | None,
 ) -> None:
     """Build every location's environment, start its code server, and supervise them all.
 
     Ctrl-C or SIGTERM stops everything (exit 130 for Ctrl-C, 0 for SIGTERM or `down`).
     -m/-f/--package-name with -a and -d name locations as `dagster dev` does (`repo.py`,
     `pkg.defs:defs`), instead of a workspace file.
+
+    With Dagster locations, Dagster's webserver (http://127.0.0.1:3000) and daemon run too,
+    supervised like locations, over one instance (.supervisor/dagster/, or DAGSTER_HOME);
+    the workspace's `dagster:` block sets them, or turns them off.
     """
     # Imported when the command runs: grpc.aio and the supervision loop load only for `up`.
     from supervisor.supervision.supervisor import run_supervisor
@@ -79,4 +89,4 @@ def up(
     else:
         workspace = read_workspace(workspace_file)
     check_paths(workspace)
-    sys.exit(run_supervisor(workspace, watch=watch))
+    sys.exit(run_supervisor(workspace, watch=watch, dagster_port=dagster_port))

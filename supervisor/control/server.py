@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,10 +54,18 @@ class ControlService:
     reload: Callable[[], Awaitable[Sequence[ChangeLike]]]
     request_stop: Callable[[int], None]
     ticker: Ticker | None = None
+    # Dagster's webserver and daemon, when they run: listed and commanded like locations.
+    system: Mapping[str, Location] = field(default_factory=dict)
+    # What status says of a location beside them (versions, the webserver's trouble).
+    warning: Callable[[Location], str | None] | None = None
 
 
-def location_status(location: Location) -> pb.LocationStatus:
-    """Describe one location for `status`."""
+def _warned(location: Location, warning: Callable[[Location], str | None] | None) -> str | None:
+    return warning(location) if warning is not None and location.runtime == "dagster" else None
+
+
+def location_status(location: Location, warning: str | None = None) -> pb.LocationStatus:
+    """Describe one location (or system process) for `status`."""
     machine = location.machine
     status = pb.LocationStatus(
         name=location.name,
@@ -69,7 +77,13 @@ def location_status(location: Location) -> pb.LocationStatus:
         since=machine.history[-1].at if machine.history else 0.0,
         metadata=dict(location.spec.metadata),
         runtime=location.runtime,
+        url=getattr(location, "url", ""),
     )
+    launchable = getattr(location, "launchable", None)
+    if launchable is not None and launchable.dagster_version:
+        status.dagster_version = launchable.dagster_version
+    if warning:
+        status.warning = warning
     if location.pid:
         status.pid = location.pid
     if location.env_key:
@@ -100,6 +114,9 @@ class ControlServicer(control_pb2_grpc.SupervisorServicer):
         self, context: grpc.aio.ServicerContext, names: Sequence[str], all_: bool = False
     ) -> list[Location]:
         try:
+            if names and not all_:
+                everything = {**self.service.locations, **self.service.system}
+                return select(everything, list(names))
             return select(self.service.locations, list(names), all_)
         except SupervisorError as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
@@ -107,8 +124,11 @@ class ControlServicer(control_pb2_grpc.SupervisorServicer):
 
     async def Status(self, request: Any, context: grpc.aio.ServicerContext) -> pb.StatusReply:
         chosen = await self._chosen(context, request.locations)
+        if not request.locations:
+            chosen += list(self.service.system.values())
+        warning = self.service.warning
         return pb.StatusReply(
-            locations=[location_status(loc) for loc in chosen],
+            locations=[location_status(loc, _warned(loc, warning)) for loc in chosen],
             supervisor_pid=os.getpid(),
             workspace=str(self.service.workspace_path),
         )

@@ -20,6 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from supervisor import tools
+from supervisor.dagsterui import SYSTEM_NAMES
 from supervisor.errors import InterpreterNotFoundError, SupervisorError
 from supervisor.pythons import PythonInfo, find_python
 from supervisor.runtime import runtime_hash
@@ -152,3 +153,22 @@ def plan(workspace: WorkspaceSpec, names: tuple[str, ...] = ()) -> dict[str, Env
         by_key[key] = EnvRequest(key, python, location.requirements, users, builder, note)
         chosen[location.name] = key
     return {name: by_key[key] for name, key in chosen.items()}
+
+
+def ui_request(workspace: WorkspaceSpec) -> EnvRequest | None:
+    """The environment of Dagster's webserver and daemon, when `up` runs them (the workspace
+    has Dagster locations and its `dagster:` block does not turn them off); finds its
+    interpreter."""
+    spec = workspace.dagster
+    if not spec.enabled or not any(
+        loc.effective_runtime == "dagster" and needs_env(loc) for loc in workspace.locations
+    ):
+        return None
+    try:
+        python = find_python(spec.python)
+    except InterpreterNotFoundError as exc:
+        where = f"{workspace.path}:{spec.line}" if spec.line else str(workspace.path)
+        raise InterpreterNotFoundError(f"{where} dagster.python: {exc}") from None
+    builder, note = choose_builder("uv")
+    key = env_key(python, spec.requirements, builder=builder)
+    return EnvRequest(key, python, spec.requirements, SYSTEM_NAMES, builder, note)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.envs.build import LOCKS, MANIFEST, TEMP_PREFIX, BuiltEnv, Progress, ensure_env
-from supervisor.envs.keys import EnvRequest, plan
+from supervisor.envs.keys import EnvRequest, plan, ui_request
 from supervisor.errors import EnvBuildError, UsageError
 from supervisor.render import iso_utc
 from supervisor.workspace import WorkspaceSpec
@@ -75,6 +75,9 @@ def list_envs(workspace: WorkspaceSpec) -> list[dict[str, Any]]:
     users: dict[str, list[str]] = {}
     for name, request in plan(workspace).items():
         users.setdefault(request.name, []).append(name)
+    ui = ui_request(workspace)
+    if ui is not None:
+        users.setdefault(ui.name, []).extend(ui.locations)
     rows: list[dict[str, Any]] = []
     if not envs_dir.is_dir():
         return rows
@@ -134,6 +137,9 @@ def garbage(workspace: WorkspaceSpec) -> list[Path]:
     if not envs_dir.is_dir():
         return []
     wanted = {request.name for request in plan(workspace).values()}
+    ui = ui_request(workspace)
+    if ui is not None:
+        wanted.add(ui.name)
     found = []
     for path in sorted(envs_dir.iterdir()):
         if path.name.startswith(TEMP_PREFIX):

@@ -28,16 +28,15 @@ SHUTDOWN_GRACE = 2.0
 UNKNOWN_FLAG = "No such option"
 
 
-class DagsterServerProcess(CodeServerProcess):
-    """`dagster api grpc` on a Unix socket of ours; the stop ladder is CodeServerProcess's."""
+class DagsterLogProcess(CodeServerProcess):
+    """A process of Dagster's that logs JSON records: relayed as readable lines, and one
+    record (its MARKER) says it is ready."""
 
-    _listening: asyncio.Event | None = None  # set by the Started record, once started
+    marker = STARTED
+    _listening: asyncio.Event | None = None  # set by the marker record, once started
 
-    async def start(self, startup_timeout: float) -> Ready:
-        """Spawn, wait for the Started record, ask whether the code loaded."""
-        assert self.socket_path is not None, "a Dagster server listens on a socket of ours"
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+    async def _spawn_until_marker(self, startup_timeout: float) -> None:
+        """Spawn and wait for the marker record; CodeServerError if it exits or times out."""
         self._listening = asyncio.Event()
         await self._exec([])
         assert self._protocol is not None
@@ -63,6 +62,42 @@ class DagsterServerProcess(CodeServerProcess):
                 "-",
                 f"not ready within the startup timeout of {startup_timeout:g}s" + self.tail_text(),
             )
+
+    def _exit_reason(self, code: int) -> str:
+        said = "\n".join(self.stderr_tail)
+        if UNKNOWN_FLAG in said:
+            return (
+                f"this environment's dagster does not take a flag the supervisor gives"
+                f" it ({describe_exit(code)}); require a newer dagster"
+            )
+        return f"exited before it was ready ({describe_exit(code)})"
+
+    def _line(self, fd: int, line: bytes) -> None:
+        """Dagster's JSON records as readable lines; the marker record marks readiness."""
+        record = None
+        if line.startswith(b"{"):
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+        if not isinstance(record, dict) or "event" not in record:
+            super()._line(fd, line)
+            return
+        event = str(record.get("event", ""))
+        if self._listening is not None and event.startswith(self.marker):
+            self._listening.set()
+        level = str(record.get("level", "info")).upper()
+        logger = record.get("logger", "dagster")
+        super()._line(fd, f"{level} {logger}: {event}".rstrip("\n").encode() + b"\n")
+
+
+class DagsterServerProcess(DagsterLogProcess):
+    """`dagster api grpc` on a Unix socket of ours; the stop ladder is CodeServerProcess's."""
+
+    async def start(self, startup_timeout: float) -> Ready:
+        """Spawn, wait for the Started record, ask whether the code loaded."""
+        assert self.socket_path is not None, "a Dagster server listens on a socket of ours"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await self._spawn_until_marker(startup_timeout)
         address = "unix:" + str(self.socket_path)
         loaded_at = loop.time()
         remaining = max(1.0, startup_timeout - (loaded_at - started))
@@ -109,28 +144,3 @@ class DagsterServerProcess(CodeServerProcess):
             finally:
                 await channel.close()
         return await super().stop(max(SHUTDOWN_GRACE, timeout - (loop.time() - began)))
-
-    def _exit_reason(self, code: int) -> str:
-        said = "\n".join(self.stderr_tail)
-        if UNKNOWN_FLAG in said:
-            return (
-                f"this environment's dagster does not take a flag the supervisor gives"
-                f" `dagster api grpc` ({describe_exit(code)}); require a newer dagster"
-            )
-        return f"exited before it was ready ({describe_exit(code)})"
-
-    def _line(self, fd: int, line: bytes) -> None:
-        """Dagster's JSON records as readable lines; the Started record marks readiness."""
-        record = None
-        if line.startswith(b"{"):
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-        if not isinstance(record, dict) or "event" not in record:
-            super()._line(fd, line)
-            return
-        event = str(record.get("event", ""))
-        if self._listening is not None and event.startswith(STARTED):
-            self._listening.set()
-        level = str(record.get("level", "info")).upper()
-        logger = record.get("logger", "dagster")
-        super()._line(fd, f"{level} {logger}: {event}".rstrip("\n").encode() + b"\n")

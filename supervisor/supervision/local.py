@@ -21,20 +21,21 @@ from supervisor.envs.build import Progress
 from supervisor.errors import CodeServerError, SupervisorError
 from supervisor.launch.command import Launchable, socket_name, stable_socket_name
 from supervisor.launch.dagster_process import DagsterServerProcess
-from supervisor.launch.process import CodeServerProcess, Ready, describe_exit
+from supervisor.launch.process import CodeServerProcess, Ready
 from supervisor.supervision.clock import REAL_CLOCK, Clock
-from supervisor.supervision.location import UP, ChildProcess, Location, ServerCalls
+from supervisor.supervision.location import UP, ChildProcess, Location
 from supervisor.supervision.logs import Console, RotatingLog
 from supervisor.supervision.outcomes import Asked, Ended, ServerProcess, Spawn, Started, StartFailed
 from supervisor.supervision.passthrough import PassThrough
-from supervisor.supervision.probes import send_heartbeats, watch_health
+from supervisor.supervision.probes import Probed
 from supervisor.supervision.restart import Decision, RestartTracker
 from supervisor.supervision.sources import fingerprint
 from supervisor.supervision.states import State
+from supervisor.supervision.watch import Watch
 from supervisor.workspace import LocationSpec
 
-# How often a live server gets a Heartbeat, as a share of its heartbeat timeout.
-HEARTBEATS_PER_TIMEOUT = 3
+# A Dagster location's stable address holds calls for a server in these states.
+COMING_UP = frozenset({State.BUILDING, State.STARTING, State.BACKOFF, State.UNHEALTHY})
 # A draining server ends its own runs at drain_timeout; this is its time to exit after that.
 DRAIN_MARGIN_SECONDS = 5.0
 
@@ -150,6 +151,10 @@ class LocalLocation(Location):
     async def bring_up(self) -> None:
         """Find the interpreter and build the environment (in a thread), then start."""
         self._wanted = True
+        if self.spec.effective_runtime == "dagster":
+            # Its stable address answers from the start: a caller (Dagster's webserver)
+            # that comes early waits there for the first server.
+            await self._ensure_passthrough()
         launchable = await self._prepare()
         # A stop asked for during the build wins.
         if launchable is not None and self._wanted:
@@ -168,9 +173,15 @@ class LocalLocation(Location):
         self._stop_reason = reason
         self._wake.set()
         if self._task is not None:
-            await self._task
-        elif self.state not in (State.STOPPED, State.BUILD_FAILED, State.FATAL):
-            self.move(State.STOPPED, reason)
+            # Shielded: a caller given up on (a cancelled restart) must not cancel the loop's
+            # own way down, which another stop may be waiting for.
+            await asyncio.shield(self._task)
+        else:
+            if self.state not in (State.STOPPED, State.BUILD_FAILED, State.FATAL):
+                self.move(State.STOPPED, reason)
+            if self._passthrough is not None:  # opened early, for a server that never came
+                await self._passthrough.stop()
+                self._passthrough = None
 
     async def restart(self) -> None:
         """Start a new server, switch calls to it once it serves, then drain the old one.
@@ -270,7 +281,7 @@ class LocalLocation(Location):
         """Start a process; return it once ready, why it failed, or STOP when asked to stop."""
         assert self.launchable is not None, "the loop runs only once there is a launchable"
         socket = self.socket_dir / socket_name(self.name)
-        argv = [*self.launchable.argv, "--socket", str(socket)]
+        argv = self._argv(socket)
         launchable = self.launchable
         # Taken in a thread as the server starts (off the start's path, a walk of the code's
         # folder may take a while), before it has read its code: a change made while it
@@ -299,15 +310,11 @@ class LocalLocation(Location):
         """Route calls to the process of CURRENT and watch it until it ends or we are asked."""
         if self.process is not current.process or self._channel is None:
             await self._close_channel()
-            self._channel = aio_channel(current.ready.address)
+            self._channel = self._connect(current.ready.address)
         self.process, self._ready = current.process, current.ready
         self._source = current.source
-        if self.runtime == "dagster" and self._passthrough is None:
-            passthrough = PassThrough(
-                self.socket_dir / stable_socket_name(self.name), lambda: self._channel
-            )
-            await passthrough.start()
-            self._passthrough = passthrough
+        if self.runtime == "dagster":
+            await self._ensure_passthrough()
         self.on_change()
         ready = current.ready
         self.load_error = ready.load_error
@@ -333,7 +340,7 @@ class LocalLocation(Location):
                 f"restarted: pid {outcome.ready.pid} serves, pid {current.process.pid} drains",
             )
             # Switched in one step, with no await between: no call ever finds no channel.
-            self._channel = aio_channel(outcome.ready.address)
+            self._channel = self._connect(outcome.ready.address)
             self.process, self._ready = outcome.process, outcome.ready
             self._source = outcome.source
             task = asyncio.create_task(self._drain(current.process, old_channel))
@@ -351,37 +358,17 @@ class LocalLocation(Location):
             await channel.close()
 
     async def _watch(self, process: ServerProcess) -> Ended | Asked:
-        exit_task = asyncio.create_task(process.wait())
-        health_task = asyncio.create_task(self._check_health(process))
-        wake_task = asyncio.create_task(self._wake.wait())
-        handover_task = asyncio.create_task(self._handover_asked.wait())
-        helpers = []
-        rare = self.spec.health.interval * HEARTBEATS_PER_TIMEOUT > self.spec.heartbeat_timeout
-        if rare or self.runtime == "dagster":
-            # Our server counts health checks as heartbeats, so only checks too rare for that
-            # need these; Dagster's counts only its Heartbeat call.
-            period = self.spec.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
-            beats = send_heartbeats(self._server, period, self.clock)
-            helpers.append(asyncio.create_task(beats))
-        try:
-            done, _ = await asyncio.wait(
-                {exit_task, health_task, wake_task, handover_task},
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            for task in (health_task, wake_task, handover_task, *helpers):
-                task.cancel()
-        if exit_task in done:
-            code = exit_task.result()
-            return Ended(code != 0, f"code server {describe_exit(code)}{process.tail_text()}")
-        if health_task in done:
-            reason = health_task.result()
-            await process.kill()
-            return Ended(True, reason)
-        exit_task.cancel()
-        if handover_task in done and self._wanted:
-            return Asked.HANDOVER
-        return Asked.STOP
+        watch = Watch(
+            self.spec,
+            self.clock,
+            self._server,
+            self._wake,
+            self._handover_asked,
+            lambda: self._wanted,
+            self._health_checked,
+            heartbeats=self.runtime == "dagster",
+        )
+        return await watch.until_it_ends(process)
 
     async def _follow(self, decision: Decision, reason: str, failed: bool) -> bool:
         """Act on the tracker's decision; True to start again."""
@@ -413,30 +400,46 @@ class LocalLocation(Location):
             self.move(State.STOPPED, self._stop_reason)
         self.on_change()
 
+    def _argv(self, socket: Path) -> list[str]:
+        """The command line of one server, listening on SOCKET."""
+        assert self.launchable is not None
+        return [*self.launchable.argv, "--socket", str(socket)]
+
+    def _connect(self, address: str) -> grpc.aio.Channel | None:
+        """The channel calls go to, for a server ready at ADDRESS."""
+        channel = aio_channel(address)
+        if self._passthrough is not None:
+            self._passthrough.notify()
+        return channel
+
+    async def _ensure_passthrough(self) -> None:
+        if self._passthrough is None:
+            passthrough = PassThrough(
+                self.socket_dir / stable_socket_name(self.name),
+                lambda: self._channel,
+                lambda: self.state in COMING_UP,
+            )
+            await passthrough.start()
+            self._passthrough = passthrough
+
     async def _close_channel(self) -> None:
         channel, self._channel = self._channel, None
         if channel is not None:
             await channel.close()
 
-    def _server(self) -> ServerCalls | None:
+    def _server(self) -> Probed | None:
         channel = self._channel
         return None if channel is None else self.client_for(channel)
 
-    # -- watching a live server ------------------------------------------------------------
-
-    async def _check_health(self, process: ServerProcess) -> str:
-        """Return why the server must be killed: missed health checks or memory over limit."""
-
-        def unhealthy(problem: str | None) -> None:
-            if problem is not None:
-                self.move(State.UNHEALTHY, f"health check failed: {problem}", error=True)
-            elif self.state is State.UNHEALTHY:
-                back = State.LOAD_ERROR if self.load_error else State.SERVING
-                self.move(back, "health check answered again")
-
-        return await watch_health(
-            self._server, process.memory_bytes, self.spec, self.clock, unhealthy
-        )
+    def _health_checked(self, problem: str | None) -> None:
+        """A health check's outcome: UNHEALTHY with its problem, or back once it answers."""
+        if problem is not None:
+            self.move(State.UNHEALTHY, f"health check failed: {problem}", error=True)
+        elif self.state is State.UNHEALTHY:
+            self.move(
+                State.LOAD_ERROR if self.load_error else State.SERVING,
+                "health check answered again",
+            )
 
     # -- output ----------------------------------------------------------------------------
 

@@ -12,8 +12,10 @@ the change. Methods are forwarded by name; those that stream their answer are li
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,10 @@ STREAMING = frozenset(
 )
 
 
+# How long a call waits for a server while one is coming up (a start, a back-off).
+HOLD_SECONDS = 10.0
+
+
 def _identity(data: bytes) -> bytes:
     return data
 
@@ -45,19 +51,32 @@ def _status_of(error: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
 
 
 class PassThrough:
-    """Serves ADDRESS (a Unix socket path) and forwards each call to `target()`'s channel."""
+    """Serves ADDRESS (a Unix socket path) and forwards each call to `target()`'s channel.
 
-    def __init__(self, socket_path: Path, target: Callable[[], grpc.aio.Channel | None]) -> None:
+    While there is none and `coming()` says one is on its way, a call waits for it (up to
+    HOLD_SECONDS, and its own deadline); `notify()` says a new one is there."""
+
+    def __init__(
+        self,
+        socket_path: Path,
+        target: Callable[[], grpc.aio.Channel | None],
+        coming: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.socket_path = socket_path
         self.address = "unix:" + str(socket_path)
-        self._target = target
+        self._handler = _Handler(target, coming)
         self._server: grpc.aio.Server | None = None
+
+    def notify(self) -> None:
+        """A server is current now: wake the calls waiting for one."""
+        self._handler.arrived.set()
+        self._handler.arrived = asyncio.Event()
 
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         server = grpc.aio.server()
-        server.add_generic_rpc_handlers((_Handler(self._target),))
+        server.add_generic_rpc_handlers((self._handler,))
         old = os.umask(0o177)  # the socket file: 0600 (in a 0700 folder), as every one of ours
         try:
             server.add_insecure_port(self.address)
@@ -75,8 +94,12 @@ class PassThrough:
 
 
 class _Handler(grpc.GenericRpcHandler):
-    def __init__(self, channel: Callable[[], grpc.aio.Channel | None]) -> None:
+    def __init__(
+        self, channel: Callable[[], grpc.aio.Channel | None], coming: Callable[[], bool]
+    ) -> None:
         self._channel = channel
+        self._coming = coming
+        self.arrived = asyncio.Event()
 
     def service(self, handler_call_details: Any) -> grpc.RpcMethodHandler[bytes, bytes]:
         method = str(handler_call_details.method)
@@ -89,8 +112,20 @@ class _Handler(grpc.GenericRpcHandler):
         )
 
     async def _current(self, context: grpc.aio.ServicerContext[bytes, bytes]) -> grpc.aio.Channel:
-        """The current server's channel; the call fails UNAVAILABLE while there is none."""
+        """The current server's channel; the call fails UNAVAILABLE while there is none (once
+        it has waited for one that is coming up)."""
+        deadline = time.monotonic() + HOLD_SECONDS
         channel = self._channel()
+        while channel is None and self._coming():
+            left = deadline - time.monotonic()
+            own = context.time_remaining()
+            if own is not None:
+                left = min(left, own - 0.1)
+            if left <= 0:
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), left)
+            channel = self._channel()
         if channel is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "no code server is serving")
         return channel

@@ -25,6 +25,7 @@ from supervisor.safepath import child_path
 from supervisor.schedules.ticker import Ticker, materializer
 from supervisor.supervision import statefile
 from supervisor.supervision.clock import REAL_CLOCK, Clock
+from supervisor.supervision.dagster_ui import DagsterUI
 from supervisor.supervision.local import LocalLocation
 from supervisor.supervision.location import UP, Location
 from supervisor.supervision.logs import Console, RotatingLog, log_file
@@ -65,6 +66,8 @@ class Supervisor:
         record_state: bool = True,
         clock: Clock = REAL_CLOCK,
         watch: bool = False,
+        dagster_ui: bool = True,
+        dagster_port: int | None = None,
     ) -> None:
         self.workspace = workspace
         self.watch = watch
@@ -84,6 +87,18 @@ class Supervisor:
         self._tasks: set[asyncio.Task[None]] = set()
         # Locations a reload replaced or removed, stopping (draining) in the background.
         self._retiring: dict[asyncio.Task[None], Location] = {}
+        # Dagster's webserver and daemon over the Dagster locations (not for `check`).
+        self.ui: DagsterUI | None = None
+        if dagster_ui and workspace.dagster.enabled:
+            self.ui = DagsterUI(
+                workspace,
+                self.locations,
+                self.console,
+                self._changed,
+                self.socket_dir,
+                port=dagster_port,
+                clock=clock,
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -116,12 +131,19 @@ class Supervisor:
                 reload=self.reload,
                 request_stop=self.request_stop,
                 ticker=ticker,
+                system=self.ui.system if self.ui else {},
+                warning=self.ui.warning if self.ui else None,
             )
             server = await serve_control(service, self.control_path)
             try:
                 self._write_state()
+                refused = self.ui.refuses(self.workspace.locations) if self.ui else None
+                if refused:
+                    self.console.event(f"Dagster's webserver and daemon do not run: {refused}")
+                    self.ui = None
                 for spec in self.workspace.locations:
                     self.add(spec)
+                self._changed()
                 self._tasks.add(asyncio.create_task(ticker.run(), name="ticker"))
                 if self.watch:
                     watcher = asyncio.create_task(self._watch_files(), name="watch")
@@ -170,7 +192,7 @@ class Supervisor:
             )
             return
         self.console.event("stopping at once: killing every code server")
-        for location in [*self.locations.values(), *self._retiring.values()]:
+        for location in self._everything():
             location.kill_now()
 
     def _install_signal_handlers(self) -> None:
@@ -179,6 +201,8 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGINT, self.request_stop, EXIT_INTERRUPTED, signal.SIGINT)
 
     async def stop_all(self) -> None:
+        if self.ui is not None:
+            await self.ui.stop()
         await asyncio.gather(
             *(loc.stop("supervisor stopping") for loc in self.locations.values()),
             *list(self._retiring),
@@ -191,12 +215,12 @@ class Supervisor:
     def make_location(self, spec: LocationSpec) -> Location:
         """The location of SPEC, of the kind its entry asks for (not yet started)."""
         if spec.is_remote:
-            return RemoteLocation(spec, self.console, self._write_state, clock=self.clock)
+            return RemoteLocation(spec, self.console, self._changed, clock=self.clock)
         state_dir = self.workspace.state_dir
         return LocalLocation(
             spec,
             self.console,
-            self._write_state,
+            self._changed,
             socket_dir=self.socket_dir,
             log=RotatingLog(log_file(state_dir, spec.name)),
             planner=functools.partial(launchable_for, self.workspace),
@@ -248,6 +272,7 @@ class Supervisor:
             else:
                 switches[name] = self._switch(current, spec)
         results += await asyncio.gather(*switches.values())
+        self._changed()
         return results
 
     async def _restart_for_code(self, location: Location) -> Change:
@@ -333,12 +358,23 @@ class Supervisor:
 
     # -- the state file --------------------------------------------------------------------
 
+    def _everything(self) -> list[Location]:
+        """Every location and system process that may have a process of ours."""
+        system = list(self.ui.system.values()) if self.ui else []
+        return [*self.locations.values(), *self._retiring.values(), *system]
+
+    def _changed(self) -> None:
+        """Something changed: record it, and keep Dagster's UI in step."""
+        self._write_state()
+        if self.ui is not None:
+            self.ui.sync()
+
     def _write_state(self, final: bool = False) -> None:
         if not self.record_state:
             return
         children = []
         if not final:
-            for location in [*self.locations.values(), *self._retiring.values()]:
+            for location in self._everything():
                 children += [
                     {"location": c.location, "pid": c.pid, "create_time": c.create_time}
                     for c in location.children()
@@ -355,10 +391,14 @@ class Supervisor:
 
 
 def run_supervisor(
-    workspace: WorkspaceSpec, console: Console | None = None, watch: bool = False
+    workspace: WorkspaceSpec,
+    console: Console | None = None,
+    watch: bool = False,
+    dagster_port: int | None = None,
 ) -> int:
     """Run `up` in the foreground; return the exit code."""
-    return asyncio.run(Supervisor(workspace, console, watch=watch).run())
+    supervisor = Supervisor(workspace, console, watch=watch, dagster_port=dagster_port)
+    return asyncio.run(supervisor.run())
 
 
 def _signal_name(signum: int | None) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from supervisor.workspace.dagster_block import DagsterBlockReader
 from supervisor.workspace.entries import (
     CODE_KEYS,
     ENVIRONMENT_KEYS,
@@ -19,7 +20,14 @@ from supervisor.workspace.entries import (
     default_grpc_name,
 )
 from supervisor.workspace.readers import INVALID, Fields
-from supervisor.workspace.specs import KINDS, HealthSpec, LocationSpec, RestartSpec, WorkspaceSpec
+from supervisor.workspace.specs import (
+    KINDS,
+    DagsterSpec,
+    HealthSpec,
+    LocationSpec,
+    RestartSpec,
+    WorkspaceSpec,
+)
 from supervisor.workspace.yamlnodes import (
     child,
     describe,
@@ -29,13 +37,13 @@ from supervisor.workspace.yamlnodes import (
     mapping_items,
 )
 
-TOP_KEYS = ("load_from", "defaults", "envs_dir")
+TOP_KEYS = ("load_from", "defaults", "envs_dir", "dagster")
 MERGED_KEYS = ("env", "health", "restart")  # mappings that merge key-wise over defaults
 NO_ENTRIES = "has no load_from entries; add some, such as load_from: [{python_module: my_module}]"
 ENTRY_EXAMPLE = "an entry such as {python_module: my_module}"
 
 
-class Converter(EntryReader):
+class Converter(EntryReader, DagsterBlockReader):
     """Turns the nodes of one workspace file into specs, collecting every problem."""
 
     # The file as a whole.
@@ -45,6 +53,7 @@ class Converter(EntryReader):
         self.source = path
         envs_dir, envs_dir_line = self.root / "envs", 0
         defaults = Fields()
+        dagster = DagsterSpec()
         entries, prefix = None, ""
         if isinstance(node, MappingNode):
             items = mapping_items(node, "", self.problems)
@@ -62,6 +71,8 @@ class Converter(EntryReader):
             if "envs_dir" in items:
                 envs_dir = self.path(items["envs_dir"][1], "envs_dir", envs_dir)
                 envs_dir_line = items["envs_dir"][1].start_mark.line + 1
+            if "dagster" in items:
+                dagster = self.dagster_block(items["dagster"][1])
             if "defaults" in items:
                 defaults = self.defaults(items["defaults"][1], "defaults")
             if "load_from" in items:
@@ -95,6 +106,7 @@ class Converter(EntryReader):
             files=(path,),
             cwd=self.cwd,
             warnings=self.problems.rendered_warnings(),
+            dagster=dagster,
         )
 
     def defaults(self, node: Node, path: str) -> Fields:

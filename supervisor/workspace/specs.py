@@ -119,6 +119,36 @@ class LocationSpec:
         return dict(self.env)
 
 
+DEFAULT_WEBSERVER_HOST = "127.0.0.1"
+DEFAULT_WEBSERVER_PORT = 3000
+
+
+@dataclass(frozen=True)
+class DagsterSpec:
+    """The top-level `dagster:` block: Dagster's webserver and daemon over the workspace's
+    Dagster locations, in an environment of their own."""
+
+    webserver: bool = True
+    host: str = DEFAULT_WEBSERVER_HOST
+    port: int = DEFAULT_WEBSERVER_PORT  # 0: a free port, chosen when up starts
+    daemon: bool = True
+    # A PEP 440 specifier for dagster in their environment ("==1.13.28", ">=1.13,<1.14");
+    # None: the newest dagster-webserver and its dagster.
+    version: str | None = None
+    python: str | None = None  # as a location's `python`; None: the supervisor's own
+    line: int = 0  # the block's line in its file; 0 when absent
+
+    @property
+    def enabled(self) -> bool:
+        return self.webserver or self.daemon
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """What their environment installs."""
+        pinned = ("dagster" + self.version,) if self.version else ()
+        return ("dagster-webserver", *pinned)
+
+
 @dataclass(frozen=True)
 class WorkspaceSpec:
     """A whole workspace: where it lives, where environments go, its locations in file order."""
@@ -132,6 +162,7 @@ class WorkspaceSpec:
     files: tuple[Path, ...] = ()  # every -w file, merged in order; path is the first
     cwd: Path | None = None  # the folder relative module paths were resolved in
     warnings: tuple[str, ...] = ()  # what loads but may not mean what the writer thinks
+    dagster: DagsterSpec = DagsterSpec()  # the first file's `dagster:` block
 
     @property
     def root(self) -> Path:
