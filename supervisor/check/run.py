@@ -227,7 +227,7 @@ async def _check_one(
         reason = location.machine.last_error or location.state.value
     watched = time.monotonic() - began - (inspected - started)
     stable = check_stable(spec, options.settle, reason, watched)
-    version = getattr(getattr(location, "launchable", None), "dagster_version", "")
+    version = location.dagster_version
     if webserver is None or location.runtime != "dagster" or not version:
         return [*results, stable]
     return [*results, stable, check_dagster_ui(spec.name, version, await webserver)]

@@ -77,11 +77,9 @@ def location_status(location: Location, warning: str | None = None) -> pb.Locati
         since=machine.history[-1].at if machine.history else 0.0,
         metadata=dict(location.spec.metadata),
         runtime=location.runtime,
-        url=getattr(location, "url", ""),
+        url=location.url,
+        dagster_version=location.dagster_version,
     )
-    launchable = getattr(location, "launchable", None)
-    if launchable is not None and launchable.dagster_version:
-        status.dagster_version = launchable.dagster_version
     if warning:
         status.warning = warning
     if location.pid:

@@ -99,8 +99,8 @@ def write_workspace_file(workspace: WorkspaceSpec, entries: Sequence[tuple[str, 
     return path
 
 
-def init_instance(workspace: WorkspaceSpec, python: str, env: Mapping[str, str]) -> None:
-    """Create the instance's storage with PYTHON's dagster unless done already (blocking;
+def init_instance(workspace: WorkspaceSpec, python: str, env: Mapping[str, str]) -> Path:
+    """DAGSTER_HOME, its storage created with PYTHON's dagster unless done already (blocking;
     several callers at once wait for the first). SupervisorError when it fails."""
     home = ensure_instance(workspace)
     folder = private_dir(dagster_dir(workspace))
@@ -108,7 +108,7 @@ def init_instance(workspace: WorkspaceSpec, python: str, env: Mapping[str, str])
     with open_private_text(folder / ".instance.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if mark.is_file() and mark.read_text() == str(home):
-            return
+            return home
         try:
             done = subprocess.run(
                 [python, "-c", INIT_PROBE],
@@ -124,3 +124,4 @@ def init_instance(workspace: WorkspaceSpec, python: str, env: Mapping[str, str])
             said = " | ".join(done.stderr.strip().splitlines()[-2:])
             raise SupervisorError(f"cannot create the Dagster instance in {home}: {said}")
         write_private(mark, str(home))
+    return home

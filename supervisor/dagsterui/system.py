@@ -18,7 +18,7 @@ from supervisor.envs.build import Progress
 from supervisor.envs.keys import ui_request
 from supervisor.errors import SupervisorError
 from supervisor.launch.command import Launchable, child_environment
-from supervisor.launch.dagster import MIN_DAGSTER, dagster_version
+from supervisor.launch.dagster import MIN_DAGSTER, dagster_version, recent_enough
 from supervisor.workspace import WorkspaceSpec
 
 # argv[1]: the supervisor's pid; argv[2]: MODULE:FUNCTION of the CLI; argv[3]: its name;
@@ -70,7 +70,6 @@ def system_launchable(
     workspace: WorkspaceSpec,
     name: str,
     dagster_workspace: Path,
-    home: Path,
     port: int,
     progress: Progress | None = None,
     live: Progress | None = None,
@@ -79,15 +78,14 @@ def system_launchable(
     request = system_request(workspace)
     built = ensure_env(workspace.envs_dir, request, progress, live=live)
     version = dagster_version(str(built.python))
-    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-    if not version or parts < MIN_DAGSTER:
+    if not recent_enough(version):
         wanted = ".".join(str(p) for p in MIN_DAGSTER)
         raise SupervisorError(
             f"the environment of Dagster's webserver and daemon has dagster {version or 'none'};"
             f" they need {wanted} or later (set dagster.version in {workspace.path})"
         )
-    env = child_environment({"DAGSTER_HOME": str(home)}, venv=built.path)
-    init_instance(workspace, str(built.python), env)
+    env = child_environment(venv=built.path)
+    env["DAGSTER_HOME"] = str(init_instance(workspace, str(built.python), env))
     return Launchable(
         argv=system_command(
             name, str(built.python), dagster_workspace, workspace.dagster.host, port

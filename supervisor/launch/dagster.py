@@ -121,6 +121,12 @@ def dagster_version(python: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+def recent_enough(version: str) -> bool:
+    """Whether dagster VERSION takes every flag the supervisor gives it (MIN_DAGSTER on)."""
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    return bool(version) and parts >= MIN_DAGSTER
+
+
 def check_dagster(location: LocationSpec, python: str, version: str | None = None) -> str:
     """The environment's dagster VERSION (read from PYTHON when not given); SupervisorError
     when it has none or one too old."""
@@ -132,8 +138,7 @@ def check_dagster(location: LocationSpec, python: str, version: str | None = Non
             f" ({python}) has no dagster: add dagster to its requirements, or set runtime:"
             " supervisor for a location written with our SDK"
         )
-    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-    if parts < MIN_DAGSTER:
+    if not recent_enough(version):
         wanted = ".".join(str(p) for p in MIN_DAGSTER)
         raise SupervisorError(
             f"location {location.name!r}: dagster {version} is too old; its code server is"

@@ -8,7 +8,7 @@ runtime first on sys.path, and that environment must already hold grpcio and pro
 
 from __future__ import annotations
 
-from supervisor.dagsterui.instance import ensure_instance, init_instance
+from supervisor.dagsterui.instance import init_instance
 from supervisor.envs import BuiltEnv, EnvRequest, ensure_env, needs_env, plan
 from supervisor.envs.build import Progress
 from supervisor.errors import EnvBuildError, SupervisorError
@@ -77,12 +77,13 @@ def working_folder(workspace: WorkspaceSpec, location: LocationSpec) -> str:
     return str(workspace.root)
 
 
-def with_instance(workspace: WorkspaceSpec, env: dict[str, str], python: str) -> None:
+def with_instance(
+    workspace: WorkspaceSpec, location: LocationSpec, env: dict[str, str], python: str
+) -> None:
     """A Dagster location sees the workspace's one Dagster instance (created, once, before
     any server starts), unless its entry sets its own DAGSTER_HOME."""
-    if "DAGSTER_HOME" not in env:
-        env["DAGSTER_HOME"] = str(ensure_instance(workspace))
-        init_instance(workspace, python, env)
+    if "DAGSTER_HOME" not in location.env_dict:
+        env["DAGSTER_HOME"] = str(init_instance(workspace, python, env))
 
 
 def launchable_in_env(
@@ -93,7 +94,7 @@ def launchable_in_env(
     cwd = working_folder(workspace, location)
     if location.effective_runtime == "dagster":
         version = check_dagster(location, str(built.python))
-        with_instance(workspace, env, str(built.python))
+        with_instance(workspace, location, env, str(built.python))
         return Launchable(
             argv=dagster_command(str(built.python), location),
             env=env,
@@ -136,7 +137,7 @@ def launchable_external(workspace: WorkspaceSpec, location: LocationSpec) -> Lau
     found = dagster_version(str(executable)) if location.runtime != "supervisor" else ""
     if location.runtime == "dagster" or (location.runtime is None and found):
         version = check_dagster(location, str(executable), found)
-        with_instance(workspace, env, str(executable))
+        with_instance(workspace, location, env, str(executable))
         return Launchable(
             argv=dagster_command(str(executable), location),
             env=env,

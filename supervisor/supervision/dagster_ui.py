@@ -24,7 +24,7 @@ from typing import Any
 from supervisor.dagsterui import DAEMON, SYSTEM_NAMES, WEBSERVER
 from supervisor.dagsterui.compat import compatibility
 from supervisor.dagsterui.graphql import Webserver, WebserverError
-from supervisor.dagsterui.instance import ensure_instance, write_workspace_file
+from supervisor.dagsterui.instance import workspace_file, write_workspace_file
 from supervisor.dagsterui.system import system_launchable
 from supervisor.envs.build import Progress
 from supervisor.errors import SupervisorError
@@ -40,8 +40,6 @@ from supervisor.workspace import LocationSpec, WorkspaceSpec
 FOLLOW_SECONDS = 5.0
 FOLLOW_POLL_SECONDS = 0.25
 UI_CALL_TIMEOUT = 10.0
-# How long the daemon waits for the webserver's first start (beyond it, it starts anyway).
-FIRST_START_SECONDS = 600.0
 
 
 def url_host(host: str) -> str:
@@ -139,9 +137,8 @@ class DagsterUI:
         taken = [s.name for s in specs if s.name in SYSTEM_NAMES]
         if taken and self.workspace.dagster.enabled:
             return (
-                f"location name {taken[0]!r} is the name of Dagster's {taken[0][8:]} under the"
-                f" supervisor; rename the location, or set dagster: false in"
-                f" {self.workspace.path}"
+                f"location name {taken[0]!r} is the name the supervisor gives Dagster's own"
+                f" process; rename the location, or set dagster: false in {self.workspace.path}"
             )
         return None
 
@@ -152,10 +149,9 @@ class DagsterUI:
             first = self._ui_errors[location.name].strip().splitlines()[0]
             return f"the Dagster webserver cannot load it: {first}"
         webserver = self.system.get(WEBSERVER)
-        launchable = getattr(location, "launchable", None)
-        if webserver is None or not isinstance(launchable, Launchable):
+        if webserver is None:
             return None
-        return compatibility(launchable.dagster_version, webserver.dagster_version)
+        return compatibility(location.dagster_version, webserver.dagster_version)
 
     async def stop(self) -> None:
         """The daemon first (it launches runs), then the webserver."""
@@ -170,7 +166,6 @@ class DagsterUI:
 
     def _start_system(self) -> None:
         spec = self.workspace.dagster
-        home = ensure_instance(self.workspace)
         if spec.webserver and self.port == 0:
             self.port = free_port(self.host)
         self.url = f"http://{url_host(self.host)}:{self.port}" if spec.webserver else ""
@@ -182,26 +177,17 @@ class DagsterUI:
                 self.on_change,
                 socket_dir=self.socket_dir,
                 log=RotatingLog(log_file(self.workspace.state_dir, name)),
-                planner=functools.partial(self._plan, name, home),
+                planner=functools.partial(self._plan, name),
                 url=self.url if name == WEBSERVER else "",
                 clock=self.clock,
             )
             self.system[name] = location
-            work = location.bring_up()
-            if name == DAEMON and WEBSERVER in self.system:
-                work = self._after_webserver(work)
-            task = location.run_guarded("bringing it up", work)
+            task = location.run_guarded("bringing it up", location.bring_up())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _after_webserver(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run WORK (the daemon's start) once the webserver has settled: the first process
-        on a new instance creates its SQLite storage, and two at once corrupt it."""
-        await self.system[WEBSERVER].settled(FIRST_START_SECONDS)
-        await work
-
     def _plan(
-        self, name: str, home: Path, _spec: LocationSpec, progress: Progress, live: Progress | None
+        self, name: str, _spec: LocationSpec, progress: Progress, live: Progress | None
     ) -> Launchable:
         """The planner of NAME (blocking, in a worker thread)."""
         if name == WEBSERVER and port_taken(self.host, self.port):
@@ -210,9 +196,8 @@ class DagsterUI:
                 f" dagster.webserver.port in {self.workspace.path}, or up --dagster-port 0"
                 " for a free one"
             )
-        dagster_workspace = self.workspace.state_dir / "dagster" / "workspace.yaml"
         return system_launchable(
-            self.workspace, name, dagster_workspace, home, self.port, progress, live
+            self.workspace, name, workspace_file(self.workspace), self.port, progress, live
         )
 
     # -- keeping the webserver in step --------------------------------------------------------

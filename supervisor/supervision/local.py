@@ -121,6 +121,10 @@ class LocalLocation(Location):
         return self.launchable.runtime if self.launchable else self.spec.effective_runtime
 
     @property
+    def dagster_version(self) -> str:
+        return self.launchable.dagster_version if self.launchable else ""
+
+    @property
     def env_key(self) -> str | None:
         return self.launchable.env_key if self.launchable else None
 

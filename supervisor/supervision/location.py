@@ -214,6 +214,16 @@ class Location(abc.ABC):
         return ""
 
     @property
+    def dagster_version(self) -> str:
+        """The dagster of its environment, for the dagster runtime; "" when not known."""
+        return ""
+
+    @property
+    def url(self) -> str:
+        """Where a person opens it in a browser (Dagster's webserver); "" for the rest."""
+        return ""
+
+    @property
     def env_key(self) -> str | None:
         """The key of the environment the supervisor built for it, if any."""
         return None

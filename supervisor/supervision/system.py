@@ -117,7 +117,7 @@ class SystemLocation(LocalLocation):
             clock=clock,
             spawn=system_spawn(url),
         )
-        self.url = url
+        self._url = url
         self._probe = _WebserverProbe(spec.name, url) if url else _AliveProbe()
 
     @property
@@ -125,8 +125,8 @@ class SystemLocation(LocalLocation):
         return RUNTIME
 
     @property
-    def dagster_version(self) -> str:
-        return self.launchable.dagster_version if self.launchable else ""
+    def url(self) -> str:
+        return self._url
 
     async def code_changed(self) -> bool:
         return False
