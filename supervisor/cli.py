@@ -31,6 +31,7 @@ COMMANDS = {
     "env": "supervisor.commands.env:env",
     "pythons": "supervisor.commands.pythons:pythons",
     "dagster": "supervisor.commands.dagster:dagster",
+    "ui": "supervisor.commands.ui:ui",
     "api": "supervisor.commands.api:api",
 }
 # What `supervisor --help` lists beside each name, without importing every command's module
@@ -65,6 +66,7 @@ SHORT_HELP = {
         "List the Python interpreters found (PATH, pyenv, asdf, uv, /usr/bin, /usr/local/bin)."
     ),
     "dagster": "Dagster's webserver and daemon over the workspace's Dagster locations.",
+    "ui": "Print the address of the running supervisor's dashboard.",
     "api": "Run a code server by itself, for remote hosts.",
 }
 

@@ -87,6 +87,14 @@ FIGURES = {
         rf"supervisor CPU idle with \d+ RUNNING schedules over {NUMBER} s: {NUMBER}% of a core",
         r"^Goals: (met|NOT met)",
     ],
+    "ui.py": [
+        rf"HTTP time to first byte: page {NUMBER} ms, static file {NUMBER} ms, ratio {NUMBER}",
+        rf"HTTP whole page: page {NUMBER} ms, static file {NUMBER} ms, ratio {NUMBER}",
+        rf"Chromium, navigation -> load event: page {NUMBER} ms, static file {NUMBER} ms,"
+        rf" ratio {NUMBER}",
+        rf"state change -> the page shows it: median {NUMBER} ms, max {NUMBER} ms",
+        r"^Goals \(page < 100 ms, change < 100 ms\): (met|NOT met)",
+    ],
     "up.py": [
         rf"up, 3 locations, spawn -> all SERVING: {NUMBER} s \(median of 1",
         rf"supervisor RSS with 3 serving: {NUMBER} MB",

@@ -45,6 +45,13 @@ from supervisor.workspace import check_paths, workspace_from_targets
     type=click.IntRange(0, 65535),
     help="The Dagster webserver's port (0: a free one) [default: dagster.webserver.port, 3000].",
 )
+@click.option(
+    "--ui-port",
+    type=click.IntRange(0, 65535),
+    help="The dashboard's port (0: a free one) [default: ui.port, 3030, or a free one when"
+    " 3030 is taken].",
+)
+@click.option("--no-ui", is_flag=True, help="Do not serve the dashboard.")
 def up(
     workspace_file: Path,
     modules: tuple[str, ...],
@@ -56,6 +63,8 @@ def up(
     requirements: tuple[str, ...],
     watch: bool,
     dagster_port: int | None,
+    ui_port: int | None,
+    no_ui: bool,
 ) -> None:
     """Build every location's environment, start its code server, and supervise them all.
 
@@ -66,6 +75,9 @@ def up(
     With Dagster locations, Dagster's webserver (http://127.0.0.1:3000) and daemon run too,
     supervised like locations, over one instance (.supervisor/dagster/, or DAGSTER_HOME);
     the workspace's `dagster:` block sets them, or turns them off.
+
+    The dashboard of the supervision is served at http://127.0.0.1:3030 (`supervisor ui`
+    prints its address); the workspace's `ui:` block sets it, or turns it off.
     """
     # Imported when the command runs: grpc.aio and the supervision loop load only for `up`.
     from supervisor.supervision.supervisor import run_supervisor
@@ -89,4 +101,8 @@ def up(
     else:
         workspace = read_workspace(workspace_file)
     check_paths(workspace)
-    sys.exit(run_supervisor(workspace, watch=watch, dagster_port=dagster_port))
+    sys.exit(
+        run_supervisor(
+            workspace, watch=watch, dagster_port=dagster_port, ui=not no_ui, ui_port=ui_port
+        )
+    )

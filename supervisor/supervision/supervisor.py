@@ -15,10 +15,9 @@ import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervisor.control.server import ControlService, serve_control
-from supervisor.errors import SupervisorError
 from supervisor.launch.prepare import launchable_for
 from supervisor.runs.store import RunStore, runs_db_path
 from supervisor.safepath import child_path
@@ -26,22 +25,23 @@ from supervisor.schedules.ticker import Ticker, materializer
 from supervisor.supervision import statefile
 from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.supervision.dagster_ui import DagsterUI
+from supervisor.supervision.filewatch import watch_files
 from supervisor.supervision.local import LocalLocation
 from supervisor.supervision.location import UP, Location
 from supervisor.supervision.logs import Console, RotatingLog, log_file
 from supervisor.supervision.remote import RemoteLocation
-from supervisor.supervision.sources import fingerprint
 from supervisor.supervision.states import State
 from supervisor.workspace import LocationSpec, WorkspaceSpec, load_workspace
+
+# For annotations only: aiohttp and Jinja2 load when `up` serves the dashboard, not for `check`.
+if TYPE_CHECKING:
+    from supervisor.dashboard.server import Dashboard
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 # The same signal twice within this many seconds is one delivery (to a process and its group).
 DUPLICATE_SIGNAL_SECONDS = 0.1
 # A second stop request escalates to killing only after this long, unless it is a Ctrl-C.
 ESCALATION_GRACE_SECONDS = 1.0
-# How often `up --watch` looks at the files, and how long a change must hold still.
-WATCH_INTERVAL_SECONDS = 0.5
-WATCH_DEBOUNCE_SECONDS = 0.3
 # A changed location's new version gets this long beyond its startup_timeout to come up.
 SWITCH_MARGIN_SECONDS = 5.0
 
@@ -68,6 +68,8 @@ class Supervisor:
         watch: bool = False,
         dagster_ui: bool = True,
         dagster_port: int | None = None,
+        dashboard: bool = False,
+        ui_port: int | None = None,
     ) -> None:
         self.workspace = workspace
         self.watch = watch
@@ -89,6 +91,10 @@ class Supervisor:
         self._retiring: dict[asyncio.Task[None], Location] = {}
         # Dagster's webserver and daemon over the Dagster locations (not for `check`).
         self.ui: DagsterUI | None = None
+        # The dashboard (not for `check`), made once the control service exists.
+        self.dashboard: Dashboard | None = None
+        self._dashboard_wanted = dashboard and workspace.ui.enabled
+        self._ui_port = ui_port
         if dagster_ui and workspace.dagster.enabled:
             self.ui = DagsterUI(
                 workspace,
@@ -136,6 +142,8 @@ class Supervisor:
             )
             server = await serve_control(service, self.control_path)
             try:
+                if self._dashboard_wanted:
+                    await self._start_dashboard(service)
                 self._write_state()
                 refused = self.ui.refuses(self.workspace.locations) if self.ui else None
                 if refused:
@@ -146,7 +154,10 @@ class Supervisor:
                 self._changed()
                 self._tasks.add(asyncio.create_task(ticker.run(), name="ticker"))
                 if self.watch:
-                    watcher = asyncio.create_task(self._watch_files(), name="watch")
+                    watching = watch_files(
+                        lambda: self.workspace, self.clock, self.console, self.reload
+                    )
+                    watcher = asyncio.create_task(watching, name="watch")
                     self._tasks.add(watcher)
                 await self._stop.wait()
                 self.console.event(
@@ -155,6 +166,8 @@ class Supervisor:
                 )
                 await self.stop_all()
             finally:
+                if self.dashboard is not None:
+                    await self.dashboard.stop()
                 await server.stop(0.5)
                 with contextlib.suppress(OSError):
                     self.control_path.unlink()
@@ -314,48 +327,6 @@ class Supervisor:
         self._retiring[task] = location
         task.add_done_callback(lambda done: self._retiring.pop(done, None))
 
-    # -- watching files ----------------------------------------------------------------------
-
-    def _snapshot(self) -> tuple[object, ...]:
-        """What `--watch` compares: the workspace files and every local location's source."""
-        workspace: list[tuple[int, int] | None] = []
-        if not self.workspace.from_flags:
-            for path in self.workspace.files or [self.workspace.path]:
-                try:
-                    info = path.stat()
-                except OSError:
-                    workspace.append(None)
-                else:
-                    workspace.append((info.st_size, info.st_mtime_ns))
-        return (*workspace, *(fingerprint(spec) for spec in self.workspace.locations))
-
-    async def _watch_files(self) -> None:
-        """Reload when the workspace file or a location's source changes, once the change
-        has settled (an editor's save, a checkout, are several writes in a row)."""
-        last = await asyncio.to_thread(self._snapshot)
-        while True:
-            await self.clock.sleep(WATCH_INTERVAL_SECONDS)
-            now = await asyncio.to_thread(self._snapshot)
-            if now == last:
-                continue
-            while True:
-                await self.clock.sleep(WATCH_DEBOUNCE_SECONDS)
-                settled = await asyncio.to_thread(self._snapshot)
-                if settled == now:
-                    break
-                now = settled
-            self.console.event("files changed: reloading")
-            try:
-                changes = await self.reload()
-            except SupervisorError as exc:
-                self.console.event(f"reload failed, everything goes on as it was: {exc}")
-            else:
-                for change in changes:
-                    if change.message != "unchanged":
-                        self.console.line(change.location, f"reload: {change.message}")
-            # What the reload saw counts as seen, whatever it did with it.
-            last = await asyncio.to_thread(self._snapshot)
-
     # -- the state file --------------------------------------------------------------------
 
     def _everything(self) -> list[Location]:
@@ -368,6 +339,17 @@ class Supervisor:
         self._write_state()
         if self.ui is not None:
             self.ui.sync()
+        if self.dashboard is not None:
+            self.dashboard.changed()
+
+    async def _start_dashboard(self, service: ControlService) -> None:
+        from supervisor.dashboard.server import Dashboard  # aiohttp loads only for `up`
+
+        dashboard = Dashboard(
+            self.workspace.ui, service, lambda: self.workspace, self.console, self._ui_port
+        )
+        if await dashboard.start() is not None:
+            self.dashboard = dashboard
 
     def _write_state(self, final: bool = False) -> None:
         if not self.record_state:
@@ -386,6 +368,7 @@ class Supervisor:
                 "workspace": str(self.workspace.path),
                 "control_socket": str(self.control_path),
                 "children": children,
+                "ui": self.dashboard.state() if self.dashboard and not final else None,
             },
         )
 
@@ -395,9 +378,13 @@ def run_supervisor(
     console: Console | None = None,
     watch: bool = False,
     dagster_port: int | None = None,
+    ui: bool = True,
+    ui_port: int | None = None,
 ) -> int:
     """Run `up` in the foreground; return the exit code."""
-    supervisor = Supervisor(workspace, console, watch=watch, dagster_port=dagster_port)
+    supervisor = Supervisor(
+        workspace, console, watch=watch, dagster_port=dagster_port, dashboard=ui, ui_port=ui_port
+    )
     return asyncio.run(supervisor.run())
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from supervisor.errors import WorkspaceError
 from supervisor.workspace.convert import Converter
-from supervisor.workspace.specs import HealthSpec, LocationSpec, RestartSpec, WorkspaceSpec
+from supervisor.workspace.specs import HealthSpec, LocationSpec, RestartSpec, UiSpec, WorkspaceSpec
 from supervisor.workspace.targets import workspace_from_targets
 from supervisor.workspace.values import is_dir, is_file
 from supervisor.workspace.yamlnodes import Problems, check_tree, compose
@@ -28,6 +28,7 @@ __all__ = [
     "HealthSpec",
     "LocationSpec",
     "RestartSpec",
+    "UiSpec",
     "WorkspaceError",
     "WorkspaceSpec",
     "check_paths",

@@ -8,7 +8,6 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from supervisor.workspace.dagster_block import DagsterBlockReader
 from supervisor.workspace.entries import (
     CODE_KEYS,
     ENVIRONMENT_KEYS,
@@ -26,8 +25,10 @@ from supervisor.workspace.specs import (
     HealthSpec,
     LocationSpec,
     RestartSpec,
+    UiSpec,
     WorkspaceSpec,
 )
+from supervisor.workspace.ui_block import UiBlockReader
 from supervisor.workspace.yamlnodes import (
     child,
     describe,
@@ -37,13 +38,13 @@ from supervisor.workspace.yamlnodes import (
     mapping_items,
 )
 
-TOP_KEYS = ("load_from", "defaults", "envs_dir", "dagster")
+TOP_KEYS = ("load_from", "defaults", "envs_dir", "dagster", "ui")
 MERGED_KEYS = ("env", "health", "restart")  # mappings that merge key-wise over defaults
 NO_ENTRIES = "has no load_from entries; add some, such as load_from: [{python_module: my_module}]"
 ENTRY_EXAMPLE = "an entry such as {python_module: my_module}"
 
 
-class Converter(EntryReader, DagsterBlockReader):
+class Converter(EntryReader, UiBlockReader):
     """Turns the nodes of one workspace file into specs, collecting every problem."""
 
     # The file as a whole.
@@ -54,6 +55,7 @@ class Converter(EntryReader, DagsterBlockReader):
         envs_dir, envs_dir_line = self.root / "envs", 0
         defaults = Fields()
         dagster = DagsterSpec()
+        ui = UiSpec()
         entries, prefix = None, ""
         if isinstance(node, MappingNode):
             items = mapping_items(node, "", self.problems)
@@ -73,6 +75,8 @@ class Converter(EntryReader, DagsterBlockReader):
                 envs_dir_line = items["envs_dir"][1].start_mark.line + 1
             if "dagster" in items:
                 dagster = self.dagster_block(items["dagster"][1])
+            if "ui" in items:
+                ui = self.ui_block(items["ui"][1])
             if "defaults" in items:
                 defaults = self.defaults(items["defaults"][1], "defaults")
             if "load_from" in items:
@@ -107,6 +111,7 @@ class Converter(EntryReader, DagsterBlockReader):
             cwd=self.cwd,
             warnings=self.problems.rendered_warnings(),
             dagster=dagster,
+            ui=ui,
         )
 
     def defaults(self, node: Node, path: str) -> Fields:

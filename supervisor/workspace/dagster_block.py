@@ -96,7 +96,7 @@ class DagsterBlockReader(Reader):
             if name == "host":
                 if is_str(value) and value.value.strip():
                     found["host"] = value.value.strip()
-                    if not _loopback(found["host"]):
+                    if not loopback(found["host"]):
                         self.problems.warn(
                             value,
                             vpath,
@@ -129,7 +129,8 @@ class DagsterBlockReader(Reader):
         )
 
 
-def _loopback(host: str) -> bool:
+def loopback(host: str) -> bool:
+    """True when HOST is this machine only."""
     if host == "localhost":
         return True
     try:

@@ -121,6 +121,9 @@ class LocationSpec:
 
 DEFAULT_WEBSERVER_HOST = "127.0.0.1"
 DEFAULT_WEBSERVER_PORT = 3000
+# The dashboard's: beside Dagster's 3000, not on it.
+DEFAULT_UI_HOST = "127.0.0.1"
+DEFAULT_UI_PORT = 3030
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,18 @@ class DagsterSpec:
 
 
 @dataclass(frozen=True)
+class UiSpec:
+    """The top-level `ui:` block: the supervisor's own dashboard, served by `up`."""
+
+    enabled: bool = True
+    host: str = DEFAULT_UI_HOST
+    # 0: a free port, chosen when up starts; None: DEFAULT_UI_PORT, or a free one if taken
+    port: int | None = None
+    token_file: Path | None = None  # absolute; None: a token is made when one is needed
+    line: int = 0  # the block's line in its file; 0 when absent
+
+
+@dataclass(frozen=True)
 class WorkspaceSpec:
     """A whole workspace: where it lives, where environments go, its locations in file order."""
 
@@ -163,6 +178,7 @@ class WorkspaceSpec:
     cwd: Path | None = None  # the folder relative module paths were resolved in
     warnings: tuple[str, ...] = ()  # what loads but may not mean what the writer thinks
     dagster: DagsterSpec = DagsterSpec()  # the first file's `dagster:` block
+    ui: UiSpec = UiSpec()  # the first file's `ui:` block
 
     @property
     def root(self) -> Path:
