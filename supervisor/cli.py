@@ -17,7 +17,7 @@ EXIT_INTERRUPTED = 130
 COMMANDS = {
     "up": "supervisor.commands.up:up",
     "down": "supervisor.commands.control:down",
-    "status": "supervisor.commands.control:status",
+    "status": "supervisor.commands.status:status",
     "ls": "supervisor.commands.control:ls",
     "start": "supervisor.commands.control:start",
     "stop": "supervisor.commands.control:stop",
@@ -32,6 +32,7 @@ COMMANDS = {
     "pythons": "supervisor.commands.pythons:pythons",
     "dagster": "supervisor.commands.dagster:dagster",
     "ui": "supervisor.commands.ui:ui",
+    "export": "supervisor.commands.export:export",
     "api": "supervisor.commands.api:api",
 }
 # What `supervisor --help` lists beside each name, without importing every command's module
@@ -67,6 +68,7 @@ SHORT_HELP = {
     ),
     "dagster": "Dagster's webserver and daemon over the workspace's Dagster locations.",
     "ui": "Print the address of the running supervisor's dashboard.",
+    "export": "Export locations as Docker images and Kubernetes manifests, for a cluster.",
     "api": "Run a code server by itself, for remote hosts.",
 }
 

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from supervisor.tools import uv_binary
+
+# The export tests' workspace and `export kubernetes` of it (module-scoped fixtures).
+from tests.exporthelp import export_project, k8s_out  # noqa: F401
 from tests.helpers import HOST_PYTHON, make_child_env, pyenv_python, remove, short_tempdir
 
 # The oldest and the newest CPython the child side supports, plus the host's own.

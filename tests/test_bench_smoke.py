@@ -31,6 +31,13 @@ NUMBER = r"[\d.,]+"
 
 # The lines each script's report must hold, as regular expressions (one line each).
 FIGURES = {
+    "cli.py": [
+        rf"python -c 'import click' \(reference\): {NUMBER} ms",
+        rf"supervisor --help: {NUMBER} ms, ratio {NUMBER}",
+        rf"supervisor status: {NUMBER} ms, ratio {NUMBER}",
+        rf"supervisor ls \(through the control socket\): {NUMBER} ms, ratio {NUMBER}",
+        r"^Goal \(status <= 2x the reference\): (met|NOT met)",
+    ],
     "codeserver_start.py": [
         rf"start to SERVING: ours {NUMBER} s, reference {NUMBER} s, ratio {NUMBER}",
         rf"idle RSS: ours {NUMBER} MiB, reference {NUMBER} MiB, ratio {NUMBER}",

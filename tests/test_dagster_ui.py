@@ -19,8 +19,10 @@ from typing import Any, cast
 import psutil
 import pytest
 import yaml
+from selenium.webdriver.common.by import By
 
 from supervisor.dagsterui.graphql import Webserver, WebserverError
+from tests.browser import Page, chromium
 from tests.conftest import DAGSTER_REQUIREMENT
 from tests.helpers import pid_gone, wait_for
 from tests.uphelp import Up, cli
@@ -251,6 +253,37 @@ def test_check_judges_each_dagster_location_beside_the_webserver(ui_up: Up) -> N
     for name in ("older", "newer"):
         verdict = verdicts[(name, "dagster_ui")]
         assert verdict["ok"] and "compatible" in verdict["detail"], verdict
+
+
+def test_the_dashboard_shows_the_webserver_daemon_and_dagster_definitions(
+    ui_up: Up, tmp_path: Path
+) -> None:
+    shown = cli("ui", "--json", "-w", str(ui_up.workspace_file))
+    assert shown.returncode == 0, shown.stderr
+    driver = chromium()
+    try:
+        page = Page(driver, json.loads(shown.stdout)["url"])
+        page.open("/")
+        names = [tr.get_attribute("data-name") for tr in page.all("#locations tbody tr")]
+        assert names == ["older", "newer", "dagster-webserver", "dagster-daemon"]
+        webserver_row = page.find('#locations tr[data-name="dagster-webserver"]')
+        assert "system" in webserver_row.text and "SERVING" in webserver_row.text
+        link = webserver_row.find_element(By.CSS_SELECTOR, "a.ext")
+        assert link.get_attribute("href").rstrip("/") == ui_up.status()["dagster-webserver"][
+            "url"
+        ].rstrip("/")
+        page.screenshot(tmp_path, "deployment-dagster")
+        # A Dagster location's definitions, read through its own server, drawn as a graph.
+        page.open("/locations/newer")
+        page.wait(lambda: len(page.all("#graph svg g.node")) == 2, "two asset nodes")
+        edges = [
+            (e.get_attribute("data-from"), e.get_attribute("data-to")) for e in page.all(".edge")
+        ]
+        assert edges == [("numbers", "total")]
+        assert "dagster" in page.text(".facts")
+        page.screenshot(tmp_path, "location-dagster")
+    finally:
+        driver.quit()
 
 
 def test_down_leaves_no_process_behind(ui_up: Up) -> None:

@@ -63,7 +63,7 @@ def test_up_help_and_ui_without_a_supervisor(tmp_path: Path) -> None:
     (tmp_path / "workspace.yaml").write_text(ENTRY)
     out = cli("ui", "-w", str(tmp_path / "workspace.yaml"))
     assert out.returncode == 1, out
-    assert "no supervisor runs for" in out.stderr and "Traceback" not in out.stderr
+    assert "no supervisor is running for" in out.stderr and "Traceback" not in out.stderr
 
 
 def workspace(root: Path, ui: str) -> Path:

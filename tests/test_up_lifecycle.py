@@ -9,6 +9,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -136,6 +137,47 @@ def test_status_json_shape(running) -> None:
     assert rows["remote"]["env"] is None
     text = cli("status", "-w", str(up.workspace_file)).stdout
     assert text.splitlines()[0].split()[:3] == ["NAME", "STATE", "PID"]
+
+
+# What `status` runs in a fresh interpreter, then the modules it had loaded by the end.
+STATUS_IMPORTS = """
+import json, sys
+from supervisor.cli import main
+sys.argv = ["supervisor", "status", "--json", "-w", sys.argv[1]]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print(json.dumps(sorted(sys.modules)))
+"""
+HEAVY = (
+    "grpc",
+    "google.protobuf",
+    "yaml",
+    "aiohttp",
+    "jinja2",
+    "supervisor.codeserver",
+    "supervisor.sdk",
+    "supervisor._proto",
+    "supervisor._proto_host",
+)
+
+
+def test_status_reads_the_state_file_and_imports_no_grpc(running) -> None:
+    up, _, _ = running
+    done = subprocess.run(
+        [sys.executable, "-c", STATUS_IMPORTS, str(up.workspace_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    printed, modules = done.stdout.rsplit("\n[", 1)
+    loaded = json.loads("[" + modules)
+    assert not [m for m in loaded if m.startswith(HEAVY)], "status imported what it needs not"
+    # The same as the control API says, entry for entry.
+    by_file = {row["name"]: row for row in json.loads(printed)}
+    assert by_file == up.status()
 
 
 def test_ls_through_the_supervisor(running) -> None:

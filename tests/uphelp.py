@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from supervisor._proto_host import control_pb2 as pb
-from supervisor.commands.control import status_to_dict
 from supervisor.control.client import ControlClient
 from supervisor.control.codeserver import CodeServerClient
+from supervisor.control.snapshot import status_to_dict
 from supervisor.errors import SupervisorError
 from tests.helpers import wait_for
 

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import supervisor
 from supervisor._proto import codeserver_pb2 as pb
 from supervisor.codeserver.loader import CodeTarget
+from supervisor.codeserver.warm import WarmPool
 
 # argv[1] is the folder our runtime was imported from: already on sys.path in a built
 # environment, and put first for a user's interpreter, where only a private copy has it.
@@ -153,15 +154,12 @@ def log_event(location: str, event: pb.RunEvent) -> None:
     sys.stderr.flush()
 
 
-def worker_argv(
-    request: pb.MaterializeRequest, target: CodeTarget, run_id: str, values_dir: str, fd: int
-) -> list[str]:
-    """The command line of the worker that runs REQUEST and reports on pipe FD."""
+def base_argv(target: CodeTarget) -> list[str]:
+    """The command line of a worker of TARGET, before what its run and pipes add."""
     runtime = os.path.dirname(os.path.dirname(os.path.abspath(supervisor.__file__)))
-    # --flag=VALUE throughout: a run id or an asset key that starts with "-" is a value.
-    argv = [sys.executable, "-c", WORKER_BOOTSTRAP, runtime, "--run-id=" + run_id]
-    argv += ["--values-dir=" + (request.values_dir or values_dir), "--events-fd=" + str(fd)]
+    argv = [sys.executable, "-c", WORKER_BOOTSTRAP, runtime]
     argv += ["--parent-pid=" + str(os.getpid())]
+    # --flag=VALUE throughout: a run id or an asset key that starts with "-" is a value.
     for flag, value in (
         ("--module-name", target.module_name),
         ("--python-file", target.python_file),
@@ -172,6 +170,15 @@ def worker_argv(
             argv.append(flag + "=" + value)
     if target.autoload:
         argv.append("--autoload")
+    return argv
+
+
+def worker_argv(
+    request: pb.MaterializeRequest, target: CodeTarget, run_id: str, values_dir: str, fd: int
+) -> list[str]:
+    """The command line of a fresh worker that runs REQUEST and reports on pipe FD."""
+    argv = [*base_argv(target), "--run-id=" + run_id, "--events-fd=" + str(fd)]
+    argv.append("--values-dir=" + (request.values_dir or values_dir))
     for key in request.selection:
         argv.append("--selection=" + key)
     if request.upstream:
@@ -185,12 +192,12 @@ def materialize(
     location: str,
     values_dir: str,
     registry: RunRegistry,
+    pool: WarmPool | None = None,
 ) -> Iterator[pb.RunEvent]:
-    """Run the selection in a worker and yield its events as they come."""
+    """Run the selection in a worker (the waiting one of POOL, or a fresh one) and yield
+    its events as they come."""
     run_id = request.run_id or uuid.uuid4().hex
     pid = os.getpid()
-    read_fd, write_fd = os.pipe()
-    argv = worker_argv(request, target, run_id, values_dir, write_fd)
     start = pb.RunEvent(
         run_id=run_id,
         type=pb.RUN_START,
@@ -201,11 +208,8 @@ def materialize(
     log_event(location, start)
     yield start
     try:
-        worker = subprocess.Popen(
-            argv, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, start_new_session=True
-        )
+        worker, read_fd = _worker(request, target, run_id, values_dir, pool)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in a run id or an asset key
-        os.close(read_fd)
         failure = pb.RunEvent(
             run_id=run_id,
             type=pb.RUN_FAILURE,
@@ -217,8 +221,6 @@ def materialize(
         log_event(location, failure)
         yield failure
         return
-    finally:
-        os.close(write_fd)
     run = Run(run_id, worker)
     registry.add(run)
     try:
@@ -230,6 +232,43 @@ def materialize(
             # The caller went away (a cancelled stream): the run goes with it.
             run.cancel()
         registry.remove(run_id)
+
+
+def _worker(
+    request: pb.MaterializeRequest,
+    target: CodeTarget,
+    run_id: str,
+    values_dir: str,
+    pool: WarmPool | None,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """The worker for this run and the pipe it reports on: the waiting one, given its job,
+    or a fresh one."""
+    warm = pool.take() if pool is not None else None
+    if warm is not None:
+        job = {
+            "run_id": run_id,
+            "values_dir": request.values_dir or values_dir,
+            "selection": list(request.selection),
+            "upstream": request.upstream,
+        }
+        try:
+            warm.hand(job)
+        except OSError:
+            warm.discard()  # it died while waiting: a fresh one does the run
+        else:
+            return warm.process, warm.events_fd
+    read_fd, write_fd = os.pipe()
+    try:
+        argv = worker_argv(request, target, run_id, values_dir, write_fd)
+        worker = subprocess.Popen(
+            argv, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    return worker, read_fd
 
 
 def _relay(run: Run, read_fd: int) -> Iterator[pb.RunEvent]:

@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         " the heartbeat watchdog alone notices",
     )
     parser.add_argument("--max-workers", type=int, default=32, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--warm-workers",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="keep a run worker started, the code imported, for the next run (default 1)",
+    )
     return parser
 
 
@@ -174,6 +181,8 @@ class CodeServer:
                 "load_error": result.failure.message if result.failure else None,
             }
         )
+        if self.servicer is not None:
+            self.servicer.warm.start()
         self.stop_requested.wait()
         return self._stop(server, address)
 
@@ -231,6 +240,7 @@ class CodeServer:
             self.watchdog.beat if self.watchdog else None,
             self.target,
             values_dir,
+            self.args.warm_workers,
         )
         codeserver_pb2_grpc.add_CodeServerServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -265,6 +275,8 @@ class CodeServer:
         killer.daemon = True
         killer.start()
         server.stop(STOP_GRACE_SECONDS).wait()
+        if self.servicer is not None:
+            self.servicer.warm.close()
         # Run workers and whatever user code started (adopted as a subreaper) end with us.
         lifeline.end_descendants()
         if address.startswith("unix:"):

@@ -12,6 +12,7 @@ from supervisor._proto import codeserver_pb2 as pb
 from supervisor._proto import codeserver_pb2_grpc
 from supervisor.codeserver import execution, snapshot
 from supervisor.codeserver.loader import CodeTarget, LoadResult
+from supervisor.codeserver.warm import WarmPool
 
 
 class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
@@ -27,6 +28,7 @@ class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
         on_heartbeat: Callable[[], None] | None = None,
         target: CodeTarget | None = None,
         values_dir: str = "",
+        warm_workers: int = 0,
     ) -> None:
         self.location_name = location_name
         self.runtime_version = runtime_version
@@ -40,6 +42,9 @@ class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
         self.target = target or CodeTarget()
         self.values_dir = values_dir
         self.runs = execution.RunRegistry()
+        # Runs of a location that did not load fail at once: no worker waits for them.
+        loaded = result.definitions is not None
+        self.warm = WarmPool(execution.base_argv(self.target), warm_workers if loaded else 0)
 
     def _installed(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -85,7 +90,7 @@ class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
         # Fires when the call ends for any reason: a caller that hangs up cancels the run.
         context.add_callback(lambda: self.runs.cancel(run_id))
         yield from execution.materialize(
-            request, self.target, self.location_name, self.values_dir, self.runs
+            request, self.target, self.location_name, self.values_dir, self.runs, self.warm
         )
 
     def CancelRun(self, request, context):

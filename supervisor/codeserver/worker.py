@@ -163,7 +163,7 @@ def user_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, shown))
 
 
-def run(args: argparse.Namespace, events: Events) -> int:
+def load(args: argparse.Namespace) -> loader.LoadResult:
     target = loader.CodeTarget(
         args.module_name,
         args.python_file,
@@ -171,7 +171,25 @@ def run(args: argparse.Namespace, events: Events) -> int:
         args.attribute,
         autoload=args.autoload,
     )
-    result = loader.load(target)
+    return loader.load(target)
+
+
+def wait_for_job(args: argparse.Namespace) -> bool:
+    """A waiting worker: read its one job from the job pipe into ARGS; False when the
+    pipe closes first (the server no longer wants it)."""
+    with os.fdopen(args.job_fd, "r") as jobs:
+        line = jobs.readline()
+    if not line.strip():
+        return False
+    job = json.loads(line)
+    args.run_id = str(job["run_id"])
+    args.values_dir = str(job["values_dir"])
+    args.selection = [str(key) for key in job["selection"]]
+    args.upstream = bool(job["upstream"])
+    return True
+
+
+def run(args: argparse.Namespace, events: Events, result: loader.LoadResult) -> int:
     if result.definitions is None:
         failure = result.failure
         events.emit(
@@ -221,13 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--working-directory")
     parser.add_argument("--attribute")
     parser.add_argument("--autoload", action="store_true")
-    parser.add_argument("--run-id", required=True)
-    parser.add_argument("--values-dir", required=True)
+    parser.add_argument("--run-id")
+    parser.add_argument("--values-dir")
     parser.add_argument("--selection", action="append", default=[])
     parser.add_argument("--upstream", action="store_true")
     parser.add_argument("--events-fd", type=int, required=True)
     parser.add_argument("--parent-pid", type=int)
+    parser.add_argument("--job-fd", type=int, help="wait, code imported, for the run here")
     args = parser.parse_args(argv)
+    if args.job_fd is None and not (args.run_id and args.values_dir):
+        parser.error("--run-id and --values-dir are required without --job-fd")
     if args.parent_pid and not lifeline.ask_for_parent_death_signal(
         lifeline.Parent(args.parent_pid)
     ):
@@ -235,7 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.working_directory and os.path.isdir(args.working_directory):
         os.chdir(args.working_directory)
     with os.fdopen(args.events_fd, "w") as stream:
-        return run(args, Events(stream))
+        if args.job_fd is None:
+            return run(args, Events(stream), load(args))
+        # Warm: the code is imported before the run is known, then the run is awaited.
+        result = load(args)
+        if not wait_for_job(args):
+            return 0
+        return run(args, Events(stream), result)
 
 
 if __name__ == "__main__":

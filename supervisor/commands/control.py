@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -24,74 +23,6 @@ from supervisor.dagsterui import SYSTEM_NAMES
 from supervisor.errors import SupervisorError, UsageError
 from supervisor.supervision import statefile
 from supervisor.supervision.logs import follow, log_file, tail
-
-
-def status_to_dict(status: pb.LocationStatus) -> dict[str, Any]:
-    """The JSON shape of one location in `status --json`."""
-    return {
-        "name": status.name,
-        "state": status.state,
-        "pid": status.pid if status.HasField("pid") else None,
-        "restarts": status.restarts,
-        "python": status.python or None,
-        "env": status.env if status.HasField("env") else None,
-        "last_error": status.last_error if status.HasField("last_error") else None,
-        "kind": status.kind,
-        "address": status.address or None,
-        "load_error": status.load_error if status.HasField("load_error") else None,
-        "since": render.iso_utc(status.since) if status.since else None,
-        "next_attempt": (
-            render.iso_utc(status.next_attempt) if status.HasField("next_attempt") else None
-        ),
-        "metadata": dict(sorted(status.metadata.items())),
-        "runtime": status.runtime or "supervisor",
-        "url": status.url or None,
-        "dagster_version": status.dagster_version or None,
-        "warning": status.warning if status.HasField("warning") else None,
-    }
-
-
-@click.command("status")
-@workspace_option
-@json_option
-@click.argument("locations", nargs=-1, shell_complete=complete_locations)
-def status(workspace_file: Path, as_json: bool, locations: tuple[str, ...]) -> None:
-    """Show each location's state, pid, restarts, Python and last error."""
-    with ControlClient(workspace_file) as client:
-        reply = client.call("Status", pb.StatusRequest(locations=list(locations)))
-    rows = [status_to_dict(s) for s in reply.locations]
-    if as_json:
-        click.echo(render.to_json(rows))
-        return
-    click.echo(
-        render.table(
-            ("NAME", "STATE", "PID", "RESTARTS", "PYTHON", "ENV", "LAST ERROR"),
-            [
-                (
-                    r["name"],
-                    _state_cell(s),
-                    r["pid"] or "-",
-                    r["restarts"],
-                    r["python"] or "-",
-                    r["env"] or "-",
-                    (r["last_error"] or "").splitlines()[0][:80] if r["last_error"] else "",
-                )
-                for s, r in zip(reply.locations, rows, strict=True)
-            ],
-        )
-    )
-    for row in rows:
-        if row["url"]:
-            click.echo(f"{row['name']}: {row['url']}")
-        if row["warning"]:
-            click.echo(f"warning: {row['name']}: {row['warning']}")
-
-
-def _state_cell(status: pb.LocationStatus) -> str:
-    """The state, and in BACKOFF how long until the next start."""
-    if not status.HasField("next_attempt"):
-        return status.state
-    return f"{status.state} (next start in {max(0.0, status.next_attempt - time.time()):.1f}s)"
 
 
 def _action(name: str, help_text: str) -> click.Command:

@@ -21,17 +21,14 @@ def ui(workspace_file: Path, as_json: bool) -> None:
     --json prints {"url": ..., "token_required": ...}. Beyond loopback the address needs the
     token `up` printed (or the one in ui.token_file).
     """
-    # psutil only: this stays as light as `status` should be.
-    import psutil
+    # The state file only (and psutil): this stays as light as `status`.
+    from supervisor.supervision.statefile import is_same_process, read_owner, state_dir_of
 
-    from supervisor.supervision.statefile import read_owner, state_dir_of
-
-    state_dir = state_dir_of(workspace_file)
-    state = read_owner(state_dir) or {}
+    state = read_owner(state_dir_of(workspace_file)) or {}
     pid = state.get("supervisor_pid")
-    if not isinstance(pid, int) or not psutil.pid_exists(pid):
+    if not is_same_process({"pid": pid, "create_time": state.get("supervisor_started")}):
         raise SupervisorError(
-            f"no supervisor runs for {workspace_file}: start one with"
+            f"no supervisor is running for {workspace_file}; start one with"
             f" `supervisor up -w {workspace_file}`"
         )
     entry = state.get("ui")

@@ -20,6 +20,7 @@ from google.protobuf.message_factory import GetMessageClass
 from supervisor._proto import codeserver_pb2 as cs
 from supervisor._proto_host import control_pb2 as pb
 from supervisor._proto_host import control_pb2_grpc
+from supervisor.control.snapshot import status_to_dict
 from supervisor.errors import SupervisorError, WorkspaceError
 from supervisor.runs import materialize
 from supervisor.runs.store import RunStore
@@ -100,6 +101,14 @@ def location_status(location: Location, warning: str | None = None) -> pb.Locati
             at=transition.at,
         )
     return status
+
+
+def status_rows(service: ControlService) -> list[dict[str, Any]]:
+    """Every location's and system process's `status --json` entry (for the state file)."""
+    everything = [*service.locations.values(), *service.system.values()]
+    return [
+        status_to_dict(location_status(loc, _warned(loc, service.warning))) for loc in everything
+    ]
 
 
 class ControlServicer(control_pb2_grpc.SupervisorServicer):

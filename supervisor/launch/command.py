@@ -79,6 +79,7 @@ def code_server_flags(
     host: str | None = None,
     heartbeat_timeout: float | None = None,
     drain_timeout: float | None = None,
+    warm_workers: int | None = None,
 ) -> list[str]:
     """Return the code server's command-line flags for what is given."""
     options: Sequence[tuple[str, Any]] = (
@@ -93,6 +94,7 @@ def code_server_flags(
         ("--host", host),
         ("--heartbeat-timeout", heartbeat_timeout),
         ("--drain-timeout", drain_timeout),
+        ("--warm-workers", warm_workers),
     )
     flags: list[str] = []
     for flag, value in options:

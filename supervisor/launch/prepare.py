@@ -66,6 +66,9 @@ def _target_flags(location: LocationSpec) -> list[str]:
         location_name=location.name,
         heartbeat_timeout=location.heartbeat_timeout,
         drain_timeout=location.drain_timeout,
+        # A waiting run worker imports the location's code: a second copy of its memory,
+        # which a memory_limit would count. With a limit, every run starts cold.
+        warm_workers=0 if location.memory_limit else None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import traceback
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ import grpc
 from supervisor._proto import codeserver_pb2 as pb
 from supervisor.control.codeserver import AsyncCodeServer
 from supervisor.control.dagster import AsyncDagsterServer
-from supervisor.errors import CodeServerError, SupervisorError
+from supervisor.errors import CodeServerError
+from supervisor.selection import select as select  # the one rule, for location users
 from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.supervision.logs import Console, RotatingLog
 from supervisor.supervision.states import State, StateMachine, Transition
@@ -264,18 +265,3 @@ class Location(abc.ABC):
     @abc.abstractmethod
     async def restart(self) -> None:
         """Restart it, without a gap in serving where the kind can."""
-
-
-def select(
-    locations: Mapping[str, Location], names: Sequence[str], all_: bool = False
-) -> list[Location]:
-    """The locations NAMES (all with ALL_ or no names); SupervisorError naming unknown ones."""
-    if all_ or not names:
-        return list(locations.values())
-    unknown = [n for n in names if n not in locations]
-    if unknown:
-        raise SupervisorError(
-            f"unknown location {', '.join(repr(n) for n in unknown)};"
-            f" known: {', '.join(locations) or 'none'}"
-        )
-    return [locations[n] for n in names]

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from supervisor.control.server import ControlService, serve_control
+import psutil
+
+from supervisor.control.server import ControlService, serve_control, status_rows
 from supervisor.launch.prepare import launchable_for
 from supervisor.runs.store import RunStore, runs_db_path
 from supervisor.safepath import child_path
@@ -93,6 +95,9 @@ class Supervisor:
         self.ui: DagsterUI | None = None
         # The dashboard (not for `check`), made once the control service exists.
         self.dashboard: Dashboard | None = None
+        self.service: ControlService | None = None
+        # With the pid, it names this process in the state file (`status` trusts no other).
+        self.started = psutil.Process().create_time()
         self._dashboard_wanted = dashboard and workspace.ui.enabled
         self._ui_port = ui_port
         if dagster_ui and workspace.dagster.enabled:
@@ -140,6 +145,7 @@ class Supervisor:
                 system=self.ui.system if self.ui else {},
                 warning=self.ui.warning if self.ui else None,
             )
+            self.service = service
             server = await serve_control(service, self.control_path)
             try:
                 if self._dashboard_wanted:
@@ -365,10 +371,13 @@ class Supervisor:
             self.workspace.state_dir,
             {
                 "supervisor_pid": None if final else os.getpid(),
+                "supervisor_started": self.started,
                 "workspace": str(self.workspace.path),
                 "control_socket": str(self.control_path),
                 "children": children,
                 "ui": self.dashboard.state() if self.dashboard and not final else None,
+                # What `status` shows, so that it needs no call (nor grpc) to show it.
+                "status": status_rows(self.service) if self.service and not final else [],
             },
         )
 
