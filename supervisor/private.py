@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -59,8 +60,9 @@ def open_private_text(path: Path, mode: str = "w") -> IO[str]:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write TEXT to PATH, a private file, replacing it atomically."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    """Write TEXT to PATH, a private file, replacing it atomically (two threads of one
+    process writing the same file each write their own temporary file)."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     with open_private_text(temp) as handle:
         handle.write(text)
     os.replace(temp, path)

@@ -88,11 +88,23 @@ FIGURES = {
         r"difference: [+-]\d+ ms",
         r"^Goal \(ours <= reference \+ \d+ ms = \d+ ms\): (met|NOT met)",
     ],
+    "scale.py": [
+        r"locations  floor s  ours s  ratio  RSS MB \(goal\)",
+        rf"^\s+1\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER} \(\d+\)",
+        rf"^\s+3\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER} \(\d+\)",
+        r"^Goals: time <= 1\.2x floor .*: (met|NOT met)$",
+    ],
     "schedules.py": [
         rf"\d+ schedules due at the same minute: cron time -> last run recorded {NUMBER} s,"
         rf" -> last RUN_START {NUMBER} s",
         rf"supervisor CPU idle with \d+ RUNNING schedules over {NUMBER} s: {NUMBER}% of a core",
         r"^Goals: (met|NOT met)",
+    ],
+    "standby.py": [
+        rf"SIGKILL -> ListDefinitions answers again \(median of 1\): standby {NUMBER} ms,"
+        rf" cold start {NUMBER} ms, ratio {NUMBER}",
+        rf"memory: the standby {NUMBER} MiB RSS beside the active server's {NUMBER} MiB",
+        r"^Goal \(standby median <= 50 ms\): (met|NOT met)",
     ],
     "ui.py": [
         rf"HTTP time to first byte: page {NUMBER} ms, static file {NUMBER} ms, ratio {NUMBER}",

@@ -70,3 +70,22 @@ def test_a_symlink_in_place_of_the_socket_folder_is_refused(runtime_dir: Path) -
     statefile.socket_dir(workspace, create=False).symlink_to(elsewhere)
     with pytest.raises(SupervisorError, match="not a folder of ours"):
         statefile.socket_dir(workspace)
+
+
+def test_threads_writing_one_private_file_do_not_collide(tmp_path: Path) -> None:
+    """Two locations preparing at once both write Dagster's instance file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from supervisor.private import write_private
+
+    target = tmp_path / "dagster.yaml"
+
+    def write(n: int) -> None:
+        for _ in range(200):
+            write_private(target, f"writer {n}\n")
+
+    with ThreadPoolExecutor(4) as pool:
+        for done in [pool.submit(write, n) for n in range(4)]:
+            done.result()  # raises what a writer met
+    assert target.read_text().startswith("writer ")
+    assert [p.name for p in tmp_path.iterdir()] == ["dagster.yaml"]

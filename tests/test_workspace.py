@@ -545,7 +545,7 @@ def test_unknown_keys_did_you_mean_or_allowed_list(fail: Fail) -> None:
         "workspace.yaml:3 defaults.restrat: unknown key; did you mean 'restart'?",
         "workspace.yaml:4 defaults.working_directory: unknown key; allowed keys: python,"
         " requirements, env, startup_timeout, drain_timeout, heartbeat_timeout, memory_limit,"
-        " health, restart, builder, runtime",
+        " health, restart, builder, runtime, standby",
     ]
 
 
@@ -586,7 +586,7 @@ ENTRY_TARGETS = {
 LOCAL_ALLOWED = (
     "attribute, working_directory, location_name, executable_path, python, requirements, env,"
     " startup_timeout, drain_timeout, heartbeat_timeout, memory_limit, health, restart, builder,"
-    " runtime"
+    " runtime, standby"
 )
 ALLOWED_INSIDE = {
     "python_file": f"relative_path, {LOCAL_ALLOWED}",

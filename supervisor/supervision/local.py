@@ -9,7 +9,6 @@ clock with fake processes through this very code.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,8 +17,8 @@ import grpc
 from supervisor.control.codeserver import aio_channel
 from supervisor.envs import needs_env
 from supervisor.envs.build import Progress
-from supervisor.errors import CodeServerError, SupervisorError
-from supervisor.launch.command import Launchable, socket_name, stable_socket_name
+from supervisor.errors import SupervisorError
+from supervisor.launch.command import Launchable, stable_socket_name
 from supervisor.launch.dagster_process import DagsterServerProcess
 from supervisor.launch.process import CodeServerProcess, Ready
 from supervisor.supervision.clock import REAL_CLOCK, Clock
@@ -30,6 +29,8 @@ from supervisor.supervision.passthrough import PassThrough
 from supervisor.supervision.probes import Probed
 from supervisor.supervision.restart import Decision, RestartTracker
 from supervisor.supervision.sources import fingerprint
+from supervisor.supervision.spawner import Spawner
+from supervisor.supervision.standby import Standby
 from supervisor.supervision.states import State
 from supervisor.supervision.watch import Watch
 from supervisor.workspace import LocationSpec
@@ -68,8 +69,7 @@ class LocalLocation(Location):
         self.tracker = RestartTracker(spec.restart)
         self.socket_dir = socket_dir
         self.planner = planner
-        self.spawn = spawn
-        self.dagster_spawn = dagster_spawn  # the dagster runtime's: `dagster api grpc`
+        self.spawner = Spawner(spec, socket_dir, self._output, spawn, dagster_spawn)
         self._values_dir = values_dir
         self.launchable: Launchable | None = None
         self.process: ServerProcess | None = None
@@ -86,6 +86,11 @@ class LocalLocation(Location):
         self._source: str | None = None  # the fingerprint of the serving server's code
         # A Dagster location's stable address, forwarding to whichever server is current.
         self._passthrough: PassThrough | None = None
+        self._serving_reason: str | None = None  # how the next SERVING came about, if not a start
+        stop_timeout = spec.drain_timeout + DRAIN_MARGIN_SECONDS
+        self.standby = (
+            Standby(self._start_standby, self._say, clock, stop_timeout) if spec.standby else None
+        )
 
     # -- what others ask -------------------------------------------------------------------
 
@@ -142,15 +147,17 @@ class LocalLocation(Location):
         return await asyncio.to_thread(fingerprint, self.spec) != self._source
 
     def children(self) -> list[ChildProcess]:
-        process = self.process
-        if process is None or not process.pid or not process.create_time:
-            return []
-        return [ChildProcess(self.name, process.pid, process.create_time)]
+        processes = [self.process, self.standby.process if self.standby else None]
+        return [
+            ChildProcess(self.name, process.pid, process.create_time)
+            for process in processes
+            if process is not None and process.pid and process.create_time
+        ]
 
     def kill_now(self) -> None:
-        process = self.process
-        if process is not None and process.started and process.returncode is None:
-            process.kill_now()
+        for process in (self.process, self.standby.process if self.standby else None):
+            if process is not None and process.started and process.returncode is None:
+                process.kill_now()
 
     async def bring_up(self) -> None:
         """Find the interpreter and build the environment (in a thread), then start."""
@@ -266,7 +273,11 @@ class LocalLocation(Location):
                         break
                     case Ended(failed=failed, reason=reason):
                         current = None
-                        if not await self._after_exit(failed, reason):
+                        decision = self.tracker.on_exit(self.clock.monotonic(), failed)
+                        taken = self.standby.take() if self.standby else None
+                        if taken is not None and decision.action == "restart":
+                            current = self._take_over(taken, decision, reason)
+                        elif not await self._follow(decision, reason, failed):
                             break
         finally:
             await self._shutdown_process()
@@ -276,6 +287,20 @@ class LocalLocation(Location):
                 await self._passthrough.stop()
                 self._passthrough = None
 
+    def _take_over(self, standby: Started, decision: Decision, reason: str) -> Started:
+        """The server died and the restart policy says restart: the standby serves at once,
+        and another is started (after the back-off the policy asks for)."""
+        first = reason.partition("\n")[0]
+        pid = standby.ready.pid
+        self._next_attempt = None
+        self.move(State.BACKOFF, f"{first}; the standby (pid {pid}) takes over", error=True)
+        self.tracker.on_started(self.clock.monotonic())
+        self.move(State.STARTING, f"switching to the standby (pid {pid})")
+        self._serving_reason = f"the standby serves (pid {pid})"
+        assert self.standby is not None
+        self.standby.prepare(standby.source, delay=decision.delay)
+        return standby
+
     async def _after_exit(self, failed: bool, reason: str, served: bool = True) -> bool:
         """Ask the restart policy about an exit (or a failed start) and act; True to go on."""
         decision = self.tracker.on_exit(self.clock.monotonic(), failed, served)
@@ -284,31 +309,8 @@ class LocalLocation(Location):
     async def _spawn(self) -> Started | StartFailed | Asked:
         """Start a process; return it once ready, why it failed, or STOP when asked to stop."""
         assert self.launchable is not None, "the loop runs only once there is a launchable"
-        socket = self.socket_dir / socket_name(self.name)
-        argv = self._argv(socket)
-        launchable = self.launchable
-        # Taken in a thread as the server starts (off the start's path, a walk of the code's
-        # folder may take a while), before it has read its code: a change made while it
-        # loads shows as a change.
-        source = asyncio.create_task(asyncio.to_thread(fingerprint, self.spec))
-        spawn = self.spawn if launchable.runtime != "dagster" else self.dagster_spawn
-        process = spawn(self.name, argv, launchable.env, launchable.cwd, self._output, socket)
         self.tracker.on_started(self.clock.monotonic())
-        start = asyncio.create_task(process.start(self.spec.startup_timeout))
-        wake = asyncio.create_task(self._wake.wait())
-        await asyncio.wait({start, wake}, return_when=asyncio.FIRST_COMPLETED)
-        wake.cancel()
-        if not start.done():
-            start.cancel()
-            with contextlib.suppress(asyncio.CancelledError, CodeServerError):
-                await start
-            if process.started and process.returncode is None:
-                await process.stop(self.spec.drain_timeout)
-            return Asked.STOP
-        try:
-            return Started(process, start.result(), await source)
-        except CodeServerError as exc:
-            return StartFailed(exc.reason)
+        return await self.spawner.start(self.launchable, self._wake)
 
     async def _serve(self, current: Started) -> Ended | Asked:
         """Route calls to the process of CURRENT and watch it until it ends or we are asked."""
@@ -324,15 +326,27 @@ class LocalLocation(Location):
         self.load_error = ready.load_error
         if ready.load_error:
             self.move(State.LOAD_ERROR, ready.load_error.splitlines()[0], error=True)
+            if self.standby is not None:
+                self.standby.discard()  # a standby of code that does not load is of no use
         else:
-            self.move(State.SERVING, f"ready in {ready.ready_seconds:.2f}s (pid {ready.pid})")
+            reason, self._serving_reason = self._serving_reason, None
+            self.move(
+                State.SERVING, reason or f"ready in {ready.ready_seconds:.2f}s (pid {ready.pid})"
+            )
+            if self.standby is not None:
+                self.standby.prepare(current.source)
         return await self._watch(current.process)
 
     async def _hand_over(self, current: Started) -> Started:
         """Start a successor while CURRENT serves; once it is ready, drain CURRENT."""
         self._handover_asked.clear()
         old_channel = self._channel
-        outcome = await self._spawn()
+        outcome: Started | StartFailed | Asked | None = None
+        if self.standby is not None:
+            # Unchanged code: the standby is the new server, at once.
+            outcome = self.standby.take(await asyncio.to_thread(fingerprint, self.spec))
+        if outcome is None:
+            outcome = await self._spawn()
         handover, self._handover = self._handover, None
         try:
             if not isinstance(outcome, Started):
@@ -393,6 +407,8 @@ class LocalLocation(Location):
         return False
 
     async def _shutdown_process(self) -> None:
+        if self.standby is not None:
+            await self.standby.stop()
         process, self.process = self.process, None
         if process is not None and process.started and process.returncode is None:
             self.move(State.STOPPING, self._stop_reason)
@@ -404,10 +420,16 @@ class LocalLocation(Location):
             self.move(State.STOPPED, self._stop_reason)
         self.on_change()
 
-    def _argv(self, socket: Path) -> list[str]:
-        """The command line of one server, listening on SOCKET."""
-        assert self.launchable is not None
-        return [*self.launchable.argv, "--socket", str(socket)]
+    async def _start_standby(
+        self, register: Callable[[ServerProcess], None]
+    ) -> Started | StartFailed:
+        assert self.launchable is not None, "a standby follows a server that serves"
+        return await self.spawner.start_standby(self.launchable, register)
+
+    def _say(self, message: str) -> None:
+        self.console.line(self.name, message)
+        if self.log is not None:
+            self.log.write(f"[supervisor] {message}".encode())
 
     def _connect(self, address: str) -> grpc.aio.Channel | None:
         """The channel calls go to, for a server ready at ADDRESS."""

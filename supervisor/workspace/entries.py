@@ -61,6 +61,7 @@ OUR_KEYS = (
     "restart",
     "builder",
     "runtime",
+    "standby",
 )
 REMOTE_OUR_KEYS = ("health",)  # the rest shape a process we start, and we start none for it
 ENVIRONMENT_KEYS = ("python", "requirements", "builder")  # what executable_path replaces

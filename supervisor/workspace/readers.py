@@ -142,6 +142,7 @@ class Reader:
             "restart": self.restart,
             "builder": self.builder,
             "runtime": self.runtime,
+            "standby": self.flag,
         }[name]
         into.nodes[name] = node
         value = reader(node, path)
@@ -306,6 +307,11 @@ class Reader:
         if is_str(node) and node.value in RUNTIMES:
             return node.value
         return self.expected(node, path, f"one of {', '.join(RUNTIMES)}")
+
+    def flag(self, node: Node, path: str) -> Any:
+        if isinstance(node, ScalarNode) and node.tag == BOOL:
+            return bool(scalar(node))
+        return self.expected(node, path, "true or false")
 
     def max_restarts(self, node: Node, path: str) -> Any:
         return None if is_null(node) else self.count(node, path, 0)

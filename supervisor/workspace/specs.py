@@ -83,6 +83,7 @@ class LocationSpec:
     restart: RestartSpec = RestartSpec()
     builder: str = "uv"  # uv | pip (virtualenv + pip, with pip's own configuration)
     runtime: str | None = None  # one of RUNTIMES; None: dagster when the requirements name it
+    standby: bool = False  # a second server, started and loaded, takes over on a crash
     # The workspace file of the entry (None for -m/-f): for messages, not part of its meaning.
     source: Path | None = field(default=None, compare=False)
 
