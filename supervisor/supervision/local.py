@@ -69,7 +69,7 @@ class LocalLocation(Location):
         self.tracker = RestartTracker(spec.restart)
         self.socket_dir = socket_dir
         self.planner = planner
-        self.spawner = Spawner(spec, socket_dir, self._output, spawn, dagster_spawn)
+        self.spawner = Spawner(spec, socket_dir, self._output, spawn, dagster_spawn, self._argv)
         self._values_dir = values_dir
         self.launchable: Launchable | None = None
         self.process: ServerProcess | None = None
@@ -430,6 +430,11 @@ class LocalLocation(Location):
         self.console.line(self.name, message)
         if self.log is not None:
             self.log.write(f"[supervisor] {message}".encode())
+
+    def _argv(self, socket: Path) -> list[str]:
+        """The command line of one server, listening on SOCKET."""
+        assert self.launchable is not None
+        return [*self.launchable.argv, "--socket", str(socket)]
 
     def _connect(self, address: str) -> grpc.aio.Channel | None:
         """The channel calls go to, for a server ready at ADDRESS."""

@@ -28,8 +28,10 @@ class Spawner:
         output: Output,
         spawn: Spawn,
         dagster_spawn: Spawn,
+        argv: Callable[[Path], list[str]],
     ) -> None:
         self.spec = spec
+        self.argv = argv  # the command line of a server listening on a socket
         self.socket_dir = socket_dir
         self.output = output
         self.spawn = spawn
@@ -40,7 +42,7 @@ class Spawner:
     ) -> tuple[ServerProcess, asyncio.Task[str]]:
         """Spawn a server of LAUNCHABLE, and fingerprint its code in a thread meanwhile."""
         socket = self.socket_dir / socket_name(self.spec.name)
-        argv = [*launchable.argv, "--socket", str(socket), *extra]
+        argv = [*self.argv(socket), *extra]
         # Taken in a thread as the server starts (off the start's path, a walk of the code's
         # folder may take a while), before it has read its code: a change made while it
         # loads shows as a change.
