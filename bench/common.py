@@ -174,6 +174,15 @@ def write_workspace(
     return path
 
 
+def compile_host_package() -> None:
+    """Compile the supervisor's own bytecode, as a wheel's installation does (and as a first
+    run does where Python may write it; PYTHONDONTWRITEBYTECODE would have every start
+    compile the package anew, which no installed supervisor does)."""
+    import compileall
+
+    compileall.compile_dir(str(REPO / "supervisor"), quiet=1)
+
+
 # A supervised `up`.
 
 

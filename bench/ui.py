@@ -166,6 +166,17 @@ def change_delays(driver: Any, url: str, client: Any, name: str, cycles: int) ->
     return delays
 
 
+def dashboard_url(workspace: Path) -> str | None:
+    """The dashboard's address, once it listens (it starts after the locations do)."""
+    shown = subprocess.run(
+        [common.SUPERVISOR, "ui", "--json", "-w", str(workspace)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return json.loads(shown.stdout)["url"] if shown.returncode == 0 else None
+
+
 def run(locations: int, loads: int, cycles: int) -> dict[str, Any]:
     root = common.private_tempdir()
     entries = (
@@ -181,14 +192,7 @@ def run(locations: int, loads: int, cycles: int) -> dict[str, Any]:
             common.wait_location(
                 up, client, f"loc{index:03d}", common.is_serving, 60 + 2 * locations, "SERVING"
             )
-        shown = subprocess.run(
-            [common.SUPERVISOR, "ui", "--json", "-w", str(workspace)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        url = json.loads(shown.stdout)["url"]
+        url = wait(lambda: dashboard_url(workspace), "the dashboard's address")
         result: dict[str, Any] = {"locations": locations, "loads": loads, "cycles": cycles}
         result["http"] = http_figures(url, loads, locations)
         driver = chromium()

@@ -25,7 +25,7 @@ from supervisor.dagsterui.graphql import Webserver, WebserverError
 from tests.browser import Page, chromium
 from tests.conftest import DAGSTER_REQUIREMENT
 from tests.helpers import pid_gone, wait_for
-from tests.uphelp import Up, cli
+from tests.uphelp import Up, cli, dashboard_entry
 
 pytestmark = pytest.mark.timeout(900)
 cli = functools.partial(cli, timeout=300)
@@ -258,11 +258,10 @@ def test_check_judges_each_dagster_location_beside_the_webserver(ui_up: Up) -> N
 def test_the_dashboard_shows_the_webserver_daemon_and_dagster_definitions(
     ui_up: Up, tmp_path: Path
 ) -> None:
-    shown = cli("ui", "--json", "-w", str(ui_up.workspace_file))
-    assert shown.returncode == 0, shown.stderr
+    url = dashboard_entry(ui_up.workspace_file)["url"]
     driver = chromium()
     try:
-        page = Page(driver, json.loads(shown.stdout)["url"])
+        page = Page(driver, url)
         page.open("/")
         names = [tr.get_attribute("data-name") for tr in page.all("#locations tbody tr")]
         assert names == ["older", "newer", "dagster-webserver", "dagster-daemon"]

@@ -3,7 +3,6 @@ live states, buttons, the lineage graph, runs streamed as they happen, environme
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -18,7 +17,7 @@ from selenium.webdriver.common.by import By
 
 from tests.browser import Page, chromium
 from tests.helpers import EXAMPLES
-from tests.uphelp import Up, cli
+from tests.uphelp import Up, cli, dashboard_entry
 
 # Above the inner waits: building the environments (shared with the session) and starting.
 pytestmark = pytest.mark.timeout(600)
@@ -111,9 +110,7 @@ def dashboard(
         up.wait_state("hello", "SERVING", timeout=300)
         up.wait_state("gated", "SERVING", timeout=300)
         up.wait_state("unloadable", "LOAD_ERROR", timeout=300)
-        shown = cli("ui", "--json", "-w", str(workspace))
-        assert shown.returncode == 0, shown.stderr
-        url = json.loads(shown.stdout)["url"]
+        url = dashboard_entry(workspace)["url"]
         driver = chromium()
         yield up, Page(driver, url), root
     finally:

@@ -18,7 +18,7 @@ from supervisor.errors import WorkspaceError
 from supervisor.workspace import UiSpec, WorkspaceSpec, load_workspace
 from supervisor.workspace.specs import DEFAULT_UI_PORT
 from tests.helpers import EXAMPLES, wait_for
-from tests.uphelp import Up, cli
+from tests.uphelp import Up, cli, dashboard_entry
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -111,9 +111,7 @@ def beyond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Up, str, 
     up = Up(path)
     try:
         up.wait_state("empty", "SERVING", timeout=300)
-        shown = cli("ui", "--json", "-w", str(path))
-        assert shown.returncode == 0, shown.stderr
-        entry = json.loads(shown.stdout)
+        entry = dashboard_entry(path)
         assert entry["token_required"] is True
         yield up, entry["url"].replace("0.0.0.0", "127.0.0.1"), token_file.read_text().strip()
     finally:
@@ -165,10 +163,9 @@ def test_the_default_port_gives_way_and_no_ui_serves_none(tmp_path: Path) -> Non
         up = Up(path)
         try:
             up.wait_state("empty", "SERVING", timeout=300)
-            out = cli("ui", "-w", str(path))
-            assert out.returncode == 0, out.stderr
-            assert out.stdout.startswith("http://127.0.0.1:")
-            assert f":{DEFAULT_UI_PORT}/" not in out.stdout
+            url = dashboard_entry(path)["url"]
+            assert url.startswith("http://127.0.0.1:")
+            assert f":{DEFAULT_UI_PORT}/" not in url
             assert f"port {DEFAULT_UI_PORT} is taken" in up.log(400)
         finally:
             assert up.stop() == 0

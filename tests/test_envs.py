@@ -107,6 +107,26 @@ def test_console_scripts_work_in_place_after_the_rename(conflicting) -> None:
     assert not list(env.path.parent.glob(".tmp-*")), "no temporary folder may remain"
 
 
+@pytest.mark.parametrize("name", ["old", "new"])
+def test_the_runtime_is_compiled_for_where_the_environment_is(conflicting, name: str) -> None:
+    """No server start compiles the runtime; a traceback names its files in place."""
+    _, requests, report = conflicting
+    env = report.built[requests[name].key]
+    python = env.path / "bin" / "python"
+    code = (
+        "import supervisor.codeserver.worker as w, importlib.util as u, marshal;"
+        "cached = u.cache_from_source(w.__file__);"
+        "data = open(cached, 'rb').read();"
+        "print(w.__file__); print(marshal.loads(data[16:]).co_filename)"
+    )
+    out = subprocess.run(
+        [str(python), "-I", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    source, compiled_for = out.stdout.split()
+    assert compiled_for == source and source.startswith(str(env.path)), out.stdout
+
+
 def test_a_cache_hit_starts_no_subprocess(conflicting, monkeypatch) -> None:
     workspace, requests, _ = conflicting
 

@@ -85,7 +85,8 @@ def one_waiting(server: BlockingServer, not_pid: int | None = None) -> int:
         pids = [p for p in waiting_workers(server) if p != not_pid]
         return pids[0] if len(pids) == 1 else None
 
-    return int(wait_for(check, 60, "one waiting run worker", lambda: waiting_workers(server)))
+    # Within FIRST_DELAY_SECONDS plus the wait for a quiet machine (at most a minute).
+    return int(wait_for(check, 90, "one waiting run worker", lambda: waiting_workers(server)))
 
 
 def event_type(event: cs.RunEvent) -> str:

@@ -126,3 +126,17 @@ class HealthMonitor:
         # Its calls time out after 2 s: it ends within one of them.
         self._thread.join(5)
         assert not self._thread.is_alive(), "the health monitor did not stop"
+
+
+def dashboard_entry(workspace_file: Path, timeout: float = 60) -> dict[str, Any]:
+    """`supervisor ui --json` once the dashboard listens (it starts after the locations)."""
+    import json
+
+    def shown() -> dict[str, Any] | None:
+        done = cli("ui", "--json", "-w", str(workspace_file), timeout=30)
+        return json.loads(done.stdout) if done.returncode == 0 else None
+
+    found = wait_for(
+        shown, timeout, "the dashboard's address", lambda: cli("ui", "-w", str(workspace_file))
+    )
+    return found  # type: ignore[return-value]

@@ -12,18 +12,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import sysconfig
 import threading
+import time
 from typing import Tuple
 
 import supervisor
 
-# After the server serves, this long before the first waiting worker starts: the
-# location's start (and its siblings') goes first.
+# After the server serves, at least this long before the first waiting worker starts, and
+# then only once the machine is quiet (the starts of this location's siblings go first),
+# but at the latest after QUIET_WAIT_SECONDS.
 FIRST_DELAY_SECONDS = 1.0
+QUIET_CHECK_SECONDS = 0.25
+QUIET_WAIT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 1.0
 Fingerprint = Tuple[Tuple[str, int], ...]
 
@@ -72,6 +77,17 @@ def user_code_fingerprint() -> Fingerprint:
     return tuple(found)
 
 
+def machine_is_quiet() -> bool:
+    """Whether at most half the processors have something to run (besides this thread), from
+    /proc/loadavg's count of runnable tasks; True where that cannot be read."""
+    try:
+        with open("/proc/loadavg") as handle:
+            runnable = int(handle.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return True
+    return runnable - 1 <= max(1, (os.cpu_count() or 1) // 2)
+
+
 class WarmWorker:
     """One waiting worker: its process, the pipe it reads its job from, the pipe it
     reports on, and the code it imported (as the server saw it when it started)."""
@@ -118,9 +134,15 @@ class WarmPool:
 
     def start(self, delay: float = FIRST_DELAY_SECONDS) -> None:
         if self._size > 0:
-            timer = threading.Timer(delay, self._refill)
-            timer.daemon = True
-            timer.start()
+            threading.Thread(target=self._first, args=(delay,), daemon=True).start()
+
+    def _first(self, delay: float) -> None:
+        time.sleep(delay)
+        deadline = time.monotonic() + QUIET_WAIT_SECONDS
+        while not machine_is_quiet() and time.monotonic() < deadline and not self._closed:
+            # Spread over time: many servers started together all wait for the same quiet.
+            time.sleep(QUIET_CHECK_SECONDS * (1 + random.random()))
+        self._refill()
 
     def take(self) -> WarmWorker | None:
         """The waiting worker, if it is alive and imported the code as it is now; another

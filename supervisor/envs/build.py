@@ -39,6 +39,7 @@ UV_SUMMARIES = ("Resolved", "Prepared", "Installed", "Uninstalled", "Audited", "
 # Live progress of a build: first after this long, then every TICK_SECONDS.
 TICK_FIRST_SECONDS = 1.0
 TICK_SECONDS = 3.0
+COMPILE_TIMEOUT_SECONDS = 120.0  # compiling the runtime's bytecode: well under a second
 
 Progress = Callable[[str], None]
 
@@ -172,8 +173,23 @@ def _populate(
     step = time.monotonic()
     site_packages = site_packages_of(temp, request.python.version)
     install_runtime(site_packages)
+    compile_runtime(temp, site_packages, target)
     timings["runtime"] = time.monotonic() - step
     return timings, site_packages
+
+
+def compile_runtime(temp: Path, site_packages: Path, target: Path) -> None:
+    """Compile the runtime's bytecode with the environment's own interpreter, once, so that
+    no server start compiles it (none may write it: PYTHONDONTWRITEBYTECODE, a read-only
+    folder). Tracebacks name the files where the environment will be, not where it is built."""
+    runtime = site_packages / "supervisor"
+    final = target / runtime.relative_to(temp)
+    subprocess.run(
+        [str(temp / "bin" / "python"), "-m", "compileall", "-q", "-d", str(final), str(runtime)],
+        check=True,
+        capture_output=True,
+        timeout=COMPILE_TIMEOUT_SECONDS,
+    )
 
 
 def _make_with_uv(

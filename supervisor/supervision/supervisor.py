@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import os
 import signal
 from collections.abc import Coroutine
@@ -148,8 +149,6 @@ class Supervisor:
             self.service = service
             server = await serve_control(service, self.control_path)
             try:
-                if self._dashboard_wanted:
-                    await self._start_dashboard(service)
                 self._write_state()
                 refused = self.ui.refuses(self.workspace.locations) if self.ui else None
                 if refused:
@@ -158,6 +157,10 @@ class Supervisor:
                 for spec in self.workspace.locations:
                     self.add(spec)
                 self._changed()
+                if self._dashboard_wanted:
+                    # After the locations: their servers start while aiohttp is imported.
+                    await self._start_dashboard(service)
+                    self._write_state()
                 self._tasks.add(asyncio.create_task(ticker.run(), name="ticker"))
                 if self.watch:
                     watching = watch_files(
@@ -349,9 +352,9 @@ class Supervisor:
             self.dashboard.changed()
 
     async def _start_dashboard(self, service: ControlService) -> None:
-        from supervisor.dashboard.server import Dashboard  # aiohttp loads only for `up`
-
-        dashboard = Dashboard(
+        # aiohttp loads only for `up`, in a thread: the loop goes on starting servers.
+        server = await asyncio.to_thread(importlib.import_module, "supervisor.dashboard.server")
+        dashboard = server.Dashboard(
             self.workspace.ui, service, lambda: self.workspace, self.console, self._ui_port
         )
         if await dashboard.start() is not None:
