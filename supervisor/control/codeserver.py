@@ -82,13 +82,24 @@ def open_channel(address: str, tls: TlsSettings | None = None) -> grpc.Channel:
     return grpc.secure_channel(target, tls.credentials(), options=CHANNEL_OPTIONS)
 
 
-def aio_channel(address: str, tls: TlsSettings | None = None) -> grpc.aio.Channel:
-    """A channel on the running event loop to the code server at ADDRESS (TLS when given)."""
+# A channel with a connection of its own. By default gRPC shares one connection (a
+# subchannel, with its reconnect back-off) among every channel to an address in the
+# process, so a fresh channel to a server that was away would wait out the back-off the
+# old ones built up (up to max_reconnect_backoff_ms, plus jitter).
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+
+
+def aio_channel(
+    address: str, tls: TlsSettings | None = None, own_connection: bool = False
+) -> grpc.aio.Channel:
+    """A channel on the running event loop to the code server at ADDRESS (TLS when given);
+    OWN_CONNECTION: one that shares no connection (nor its back-off) with other channels."""
     target = normalize_address(address)
     _check_tls_target(target, tls)
+    options = CHANNEL_OPTIONS + (OWN_CONNECTION if own_connection else [])
     if tls is None:
-        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-    return grpc.aio.secure_channel(target, tls.credentials(), options=CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(target, options=options)
+    return grpc.aio.secure_channel(target, tls.credentials(), options=options)
 
 
 def rpc_reason(error: grpc.RpcError, timeout: float | None) -> str:

@@ -108,8 +108,9 @@ class RemoteLocation(Location):
         while True:
             away = self.state not in UP
             if away:
-                # A fresh channel each time: an old one would wait out gRPC's reconnect
-                # back-off, and the server's return would be seen late.
+                # A fresh channel each time, with a connection of its own: an old one (or
+                # a shared connection) would wait out gRPC's reconnect back-off, and the
+                # server's return would be seen up to half a second late.
                 await self._reopen()
             problem = await health_problem(self._server(), health.timeout)
             if problem is None:
@@ -130,7 +131,10 @@ class RemoteLocation(Location):
         return client if isinstance(client, AsyncCodeServer) else None
 
     async def _reopen(self) -> None:
-        old, self._channel = self._channel, aio_channel(self._address, self._tls)
+        old, self._channel = (
+            self._channel,
+            aio_channel(self._address, self._tls, own_connection=True),
+        )
         if old is not None:
             await old.close()
 
