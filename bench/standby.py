@@ -56,7 +56,7 @@ def answers(client: ControlClient, name: str) -> bool:
     except SupervisorError:
         return False
     entry = reply.locations[0]
-    return not entry.HasField("load_error") and len(entry.assets) >= 0
+    return not entry.HasField("load_error")
 
 
 def ready_standby(up: common.Up, name: str, active: int) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import select
 import shutil
 import subprocess
 import sys
@@ -118,3 +120,23 @@ def remove(path: Path) -> None:
 
 
 HOST_PYTHON = sys.executable
+
+
+def read_until(
+    proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float
+) -> re.Match[str]:
+    """Read the process's stderr lines until one matches, within TIMEOUT."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = pattern.search(line)
+        if match:
+            return match
+    raise AssertionError(f"no line matching {pattern.pattern!r} within {timeout}s; saw {seen}")

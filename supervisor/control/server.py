@@ -60,9 +60,11 @@ class ControlService:
     # What status says of a location beside them (versions, the webserver's trouble).
     warning: Callable[[Location], str | None] | None = None
 
-
-def _warned(location: Location, warning: Callable[[Location], str | None] | None) -> str | None:
-    return warning(location) if warning is not None and location.runtime == "dagster" else None
+    def warning_of(self, location: Location) -> str | None:
+        """What status says beside LOCATION (only Dagster locations have anything to say)."""
+        if self.warning is None or location.runtime != "dagster":
+            return None
+        return self.warning(location)
 
 
 def location_status(location: Location, warning: str | None = None) -> pb.LocationStatus:
@@ -106,9 +108,7 @@ def location_status(location: Location, warning: str | None = None) -> pb.Locati
 def status_rows(service: ControlService) -> list[dict[str, Any]]:
     """Every location's and system process's `status --json` entry (for the state file)."""
     everything = [*service.locations.values(), *service.system.values()]
-    return [
-        status_to_dict(location_status(loc, _warned(loc, service.warning))) for loc in everything
-    ]
+    return [status_to_dict(location_status(loc, service.warning_of(loc))) for loc in everything]
 
 
 class ControlServicer(control_pb2_grpc.SupervisorServicer):
@@ -133,9 +133,8 @@ class ControlServicer(control_pb2_grpc.SupervisorServicer):
         chosen = await self._chosen(context, request.locations)
         if not request.locations:
             chosen += list(self.service.system.values())
-        warning = self.service.warning
         return pb.StatusReply(
-            locations=[location_status(loc, _warned(loc, warning)) for loc in chosen],
+            locations=[location_status(loc, self.service.warning_of(loc)) for loc in chosen],
             supervisor_pid=os.getpid(),
             workspace=str(self.service.workspace_path),
         )

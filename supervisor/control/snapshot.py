@@ -44,19 +44,27 @@ def status_to_dict(status: Any) -> dict[str, Any]:
     }
 
 
-def read_status(workspace_file: Path) -> list[dict[str, Any]]:
-    """Every location's status as the running supervisor last recorded it; SupervisorError
-    when none runs for WORKSPACE_FILE."""
+def running_state(workspace_file: Path) -> dict[str, Any]:
+    """The state file of the supervisor running for WORKSPACE_FILE; SupervisorError when
+    none runs (no file, or its pid no longer names the process that wrote it)."""
     from supervisor.supervision import statefile
 
     state = statefile.read_owner(statefile.state_dir_of(workspace_file)) or {}
     owner = {"pid": state.get("supervisor_pid"), "create_time": state.get("supervisor_started")}
-    rows = state.get("status")
-    if not isinstance(rows, list) or not statefile.is_same_process(owner):
+    if not statefile.is_same_process(owner):
         raise SupervisorError(
             f"no supervisor is running for {workspace_file}; start one with"
             f" `supervisor up -w {workspace_file}`"
         )
+    return state
+
+
+def read_status(workspace_file: Path) -> list[dict[str, Any]]:
+    """Every location's status as the running supervisor last recorded it; SupervisorError
+    when none runs for WORKSPACE_FILE."""
+    rows = running_state(workspace_file).get("status")
+    if not isinstance(rows, list):
+        raise SupervisorError(f"the state file of {workspace_file} holds no status")
     return rows
 
 

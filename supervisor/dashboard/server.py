@@ -62,12 +62,8 @@ class Dashboard:
         return {**self.service.locations, **self.service.system}
 
     def rows(self) -> dict[str, dict[str, Any]]:
-        warning = self.service.warning
         return {
-            name: facts.row(
-                location,
-                warning(location) if warning and location.runtime == "dagster" else None,
-            )
+            name: facts.row(location, self.service.warning_of(location))
             for name, location in self.everything().items()
         }
 
