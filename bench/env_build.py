@@ -8,8 +8,8 @@ see the same machine and network noise:
 - hit: `ensure_env` on an environment that exists, and `plan()` of a 3-location workspace.
 
 Raw uv runs the same two commands our build runs, with the same flags: `uv venv --quiet
---relocatable --no-project --python PY DIR`, then `uv pip install --quiet --python
-DIR/bin/python REQS` with REQS = EnvRequest.install_requirements().
+--relocatable --no-project --python PY DIR`, then `uv pip install --quiet
+--compile-bytecode --python DIR/bin/python REQS` with REQS = EnvRequest.install_requirements().
 
 --smoke: one location needing only six, one build of each kind per measurement, and every
 build on the shared uv cache (its "cold" builds download nothing).
@@ -182,7 +182,7 @@ def run_raw(request: EnvRequest, target: Path, cache: Path) -> Sample:
         VENV_TIMEOUT,
     )
     python = str(target / "bin" / "python")
-    install_args = ["pip", "install", "--quiet", "--python", python]
+    install_args = ["pip", "install", "--quiet", "--compile-bytecode", "--python", python]
     install = uv_run([*install_args, *request.install_requirements()], cache, INSTALL_TIMEOUT)
     return Sample({"wall": venv + install, "venv": venv, "install": install})
 

@@ -7,6 +7,7 @@ of the supervisor loop (reload, stop), not on the loop itself.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,10 +106,28 @@ def location_status(location: Location, warning: str | None = None) -> pb.Locati
     return status
 
 
-def status_rows(service: ControlService) -> list[dict[str, Any]]:
-    """Every location's and system process's `status --json` entry (for the state file)."""
-    everything = [*service.locations.values(), *service.system.values()]
-    return [status_to_dict(location_status(loc, service.warning_of(loc))) for loc in everything]
+class StatusRows:
+    """Every location's and system process's `status --json` entry as JSON text, for the
+    state file: an entry is made again only once its location reported a change (or its
+    warning changed), so a change costs one entry, not one per location."""
+
+    def __init__(self, service: ControlService) -> None:
+        self.service = service
+        self._made: dict[int, tuple[Location, tuple[Any, ...], str]] = {}
+
+    def __call__(self) -> list[str]:
+        service = self.service
+        made: dict[int, tuple[Location, tuple[Any, ...], str]] = {}
+        for location in [*service.locations.values(), *service.system.values()]:
+            warning = service.warning_of(location)
+            key = (location.version, location.pid, warning)
+            entry = self._made.get(id(location))
+            if entry is None or entry[0] is not location or entry[1] != key:
+                text = json.dumps(status_to_dict(location_status(location, warning)))
+                entry = (location, key, text)
+            made[id(location)] = entry
+        self._made = made
+        return [text for _, _, text in made.values()]
 
 
 class ControlServicer(control_pb2_grpc.SupervisorServicer):

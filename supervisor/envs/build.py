@@ -205,7 +205,11 @@ def _make_with_uv(
     python = str(temp / "bin" / "python")
     # Watched live, uv says what it resolved and installed (it says nothing with --quiet).
     quiet = [] if live else ["--quiet"]
-    install = ["pip", "install", *quiet, "--python", python, *request.install_requirements()]
+    # Bytecode compiled once here, not by every server start (none may write it where
+    # PYTHONDONTWRITEBYTECODE is set or the folder is read-only): `import dagster` takes
+    # 0.9 s compiled against 2.5 s from source. Python's loader names the final paths.
+    install = ["pip", "install", *quiet, "--compile-bytecode", "--python", python]
+    install += request.install_requirements()
     on_line = None
     if live is not None:
         show = live

@@ -89,7 +89,9 @@ class LocalLocation(Location):
         self._serving_reason: str | None = None  # how the next SERVING came about, if not a start
         stop_timeout = spec.drain_timeout + DRAIN_MARGIN_SECONDS
         self.standby = (
-            Standby(self._start_standby, self._say, clock, stop_timeout) if spec.standby else None
+            Standby(self._start_standby, self._standby_said, clock, stop_timeout)
+            if spec.standby
+            else None
         )
 
     # -- what others ask -------------------------------------------------------------------
@@ -321,7 +323,7 @@ class LocalLocation(Location):
         self._source = current.source
         if self.runtime == "dagster":
             await self._ensure_passthrough()
-        self.on_change()
+        self.report_change()
         ready = current.ready
         self.load_error = ready.load_error
         if ready.load_error:
@@ -418,13 +420,17 @@ class LocalLocation(Location):
             self._handover.set_result(None)
         if self.state not in (State.STOPPED, State.FATAL):
             self.move(State.STOPPED, self._stop_reason)
-        self.on_change()
+        self.report_change()
 
     async def _start_standby(
         self, register: Callable[[ServerProcess], None]
     ) -> Started | StartFailed:
         assert self.launchable is not None, "a standby follows a server that serves"
         return await self.spawner.start_standby(self.launchable, register)
+
+    def _standby_said(self, message: str) -> None:
+        self._say(message)
+        self.on_change()  # the state file lists its pid (or no more), for a clean-up after a kill
 
     def _say(self, message: str) -> None:
         self.console.line(self.name, message)

@@ -80,6 +80,8 @@ class Location(abc.ABC):
         self.console = console
         self.log = log
         self.on_change = on_change
+        # Counts the changes reported, so that what status shows is made again only after one.
+        self.version = 0
         self.clock = clock
         self.load_error: str | None = None
         self._client: tuple[grpc.aio.Channel, ServerCalls] | None = None
@@ -185,6 +187,11 @@ class Location(abc.ABC):
         if self.log is not None:
             self.log.write(f"[supervisor] {transition}".encode())
         self.console.line(self.name, f"[{transition.to_state.value}] {transition.reason}")
+        self.report_change()
+
+    def report_change(self) -> None:
+        """Say that something status shows of this location changed."""
+        self.version += 1
         self.on_change()
 
     # -- what each kind says about itself ---------------------------------------------------

@@ -169,4 +169,4 @@ class RemoteLocation(Location):
         with contextlib.suppress(CodeServerError):
             info = await server.server_info(timeout)
             self._python_version = info.python_version
-            self.on_change()
+            self.report_change()

@@ -15,6 +15,7 @@ import os
 import signal
 import stat
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -109,9 +110,12 @@ def read_owner(state_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def write_state(state_dir: Path, data: dict[str, Any]) -> None:
-    """Write the state file atomically."""
-    write_private(private_dir(state_dir) / STATE_FILE, json.dumps(data, indent=2) + "\n")
+def write_state(state_dir: Path, data: dict[str, Any], status: Sequence[str] = ()) -> None:
+    """Write the state file atomically: DATA, and as its "status" the entries STATUS (each
+    already JSON text). Compact: written at every change, so it costs no indentation."""
+    head = json.dumps({**data, "status": []}, separators=(",", ":"))
+    text = f"{head[: -len('[]}')]}[{','.join(status)}]}}\n"
+    write_private(private_dir(state_dir) / STATE_FILE, text)
 
 
 def is_same_process(identity: dict[str, Any]) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from supervisor.control.server import ControlService, serve_control, status_rows
+from supervisor.control.server import ControlService, StatusRows, serve_control
 from supervisor.launch.prepare import launchable_for
 from supervisor.runs.store import RunStore, runs_db_path
 from supervisor.safepath import child_path
@@ -97,6 +97,7 @@ class Supervisor:
         # The dashboard (not for `check`), made once the control service exists.
         self.dashboard: Dashboard | None = None
         self.service: ControlService | None = None
+        self._status_rows: StatusRows | None = None
         # With the pid, it names this process in the state file (`status` trusts no other).
         self.started = psutil.Process().create_time()
         self._dashboard_wanted = dashboard and workspace.ui.enabled
@@ -147,6 +148,7 @@ class Supervisor:
                 warning=self.ui.warning if self.ui else None,
             )
             self.service = service
+            self._status_rows = StatusRows(service)
             server = await serve_control(service, self.control_path)
             try:
                 self._write_state()
@@ -379,9 +381,9 @@ class Supervisor:
                 "control_socket": str(self.control_path),
                 "children": children,
                 "ui": self.dashboard.state() if self.dashboard and not final else None,
-                # What `status` shows, so that it needs no call (nor grpc) to show it.
-                "status": status_rows(self.service) if self.service and not final else [],
             },
+            # What `status` shows, so that it needs no call (nor grpc) to show it.
+            self._status_rows() if self._status_rows and not final else (),
         )
 
 
