@@ -10,8 +10,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 
+from supervisor._proto import codeserver_pb2 as pb
+from supervisor._proto.codeserver_pb2_grpc import CodeServerStub
 from supervisor.control.codeserver import CodeServerClient, definitions_to_dict
 from supervisor.errors import CodeServerError
 from supervisor.launch.blocking import BlockingServer, start_blocking
@@ -107,7 +110,18 @@ def test_every_rpc_on_each_python(env_python: str, sock_dir: Path, tmp_path: Pat
             }
         ]
         client.heartbeat()
+
+        # Beats: one at once, then at each whole multiple of the interval; a stop ends the
+        # stream cleanly, without waiting for the stop's grace.
+        channel = grpc.insecure_channel(ready.address)
+        beats = CodeServerStub(channel).Beats(pb.BeatsRequest(interval=0.1), timeout=30)
+        assert next(beats).status == "SERVING"
+        assert next(beats).status == "SERVING"
+        asked = time.monotonic()
         client.shutdown("test is done")
+        assert [b.status for b in beats] in ([], ["NOT_SERVING"])  # ended, not cut off
+        assert time.monotonic() - asked < 5, "the stream held the stop"
+        channel.close()
         assert server.wait(10) == 0
         assert not (sock_dir / "cs.sock").exists(), "the socket file should be removed"
         assert "Shutdown called: test is done" in log.read_text()

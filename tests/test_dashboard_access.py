@@ -83,6 +83,11 @@ def workspace(root: Path, ui: str) -> Path:
     return path
 
 
+def serves_pages(pid: int) -> bool:
+    """Whether process PID has aiohttp's compiled parser mapped (it is loaded)."""
+    return "aiohttp/_http_parser" in Path(f"/proc/{pid}/maps").read_text()
+
+
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
@@ -167,6 +172,11 @@ def test_the_default_port_gives_way_and_no_ui_serves_none(tmp_path: Path) -> Non
             assert url.startswith("http://127.0.0.1:")
             assert f":{DEFAULT_UI_PORT}/" not in url
             assert f"port {DEFAULT_UI_PORT} is taken" in up.log(400)
+            # What serves the pages loads at the first connection, not before.
+            assert not serves_pages(up.proc.pid), "aiohttp loaded before anyone asked"
+            status, _, body = request(url)
+            assert status == 200 and 'data-name="empty"' in body
+            assert serves_pages(up.proc.pid)
         finally:
             assert up.stop() == 0
     finally:

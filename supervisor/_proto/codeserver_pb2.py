@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"supervisor/_proto/codeserver.proto\x12\x18supervisor.codeserver.v1\"\x1b\n\x0bPingRequest\x12\x0c\n\x04\x65\x63ho\x18\x01 \x01(\t\"&\n\tPingReply\x12\x0c\n\x04\x65\x63ho\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x05\"\x16\n\x14GetServerInfoRequest\"/\n\tLoadError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x11\n\ttraceback\x18\x02 \x01(\t\"-\n\x0c\x44istribution\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xe2\x02\n\nServerInfo\x12\x15\n\rlocation_name\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\x16\n\x0epython_version\x18\x03 \x01(\t\x12\x1d\n\x15python_implementation\x18\x04 \x01(\t\x12\x19\n\x11python_executable\x18\x05 \x01(\t\x12\x12\n\nsys_prefix\x18\x06 \x01(\t\x12\x17\n\x0fruntime_version\x18\x07 \x01(\t\x12=\n\rdistributions\x18\x08 \x03(\x0b\x32&.supervisor.codeserver.v1.Distribution\x12\x37\n\nload_error\x18\t \x01(\x0b\x32#.supervisor.codeserver.v1.LoadError\x12\x0f\n\x07\x61\x64\x64ress\x18\n \x01(\t\x12\x12\n\nstarted_at\x18\x0b \x01(\x01\x12\x14\n\x0cruntime_path\x18\x0c \x01(\t\"\x18\n\x16ListDefinitionsRequest\"\\\n\x08\x41ssetDef\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x65ps\x18\x02 \x03(\t\x12\r\n\x05group\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x11\n\tresources\x18\x05 \x03(\t\"\xa2\x01\n\x0bScheduleDef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x63ron\x18\x02 \x01(\t\x12\x0f\n\x07targets\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x10\n\x08timezone\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_status\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61tch_up\x18\x07 \x01(\x05\x12\x15\n\rallow_overlap\x18\x08 \x01(\x08\"\x93\x02\n\x10\x44\x65\x66initionsReply\x12\x15\n\rlocation_name\x18\x01 \x01(\t\x12\x32\n\x06\x61ssets\x18\x02 \x03(\x0b\x32\".supervisor.codeserver.v1.AssetDef\x12\x11\n\tresources\x18\x03 \x03(\t\x12\x38\n\tschedules\x18\x04 \x03(\x0b\x32%.supervisor.codeserver.v1.ScheduleDef\x12\x37\n\nload_error\x18\x05 \x01(\x0b\x32#.supervisor.codeserver.v1.LoadError\x12\x0c\n\x04jobs\x18\x06 \x03(\t\x12\x0f\n\x07sensors\x18\x07 \x03(\t\x12\x0f\n\x07runtime\x18\x08 \x01(\t\"\"\n\x10HeartbeatRequest\x12\x0e\n\x06sender\x18\x01 \x01(\t\"\x10\n\x0eHeartbeatReply\"!\n\x0fShutdownRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x0f\n\rShutdownReply\"]\n\x12MaterializeRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tselection\x18\x02 \x03(\t\x12\x10\n\x08upstream\x18\x03 \x01(\x08\x12\x12\n\nvalues_dir\x18\x04 \x01(\t\"*\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xf3\x01\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x31\n\x04type\x18\x02 \x01(\x0e\x32#.supervisor.codeserver.v1.EventType\x12\x0c\n\x04time\x18\x03 \x01(\x01\x12\x0c\n\x04step\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x39\n\x08metadata\x18\x06 \x03(\x0b\x32\'.supervisor.codeserver.v1.MetadataEntry\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x11\n\ttraceback\x18\x08 \x01(\t\x12\x0b\n\x03pid\x18\t \x01(\x05\x12\r\n\x05level\x18\n \x01(\t\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x1f\n\x0e\x43\x61ncelRunReply\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"\x10\n\x0eInspectRequest\"Z\n\x15InstalledDistribution\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08location\x18\x03 \x01(\t\x12\x10\n\x08requires\x18\x04 \x03(\t\"\xc3\x04\n\x0cInspectReply\x12\x16\n\x0epython_version\x18\x01 \x01(\t\x12\x16\n\x0eimplementation\x18\x02 \x01(\t\x12\x12\n\nexecutable\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12\x13\n\x0b\x62\x61se_prefix\x18\x05 \x01(\t\x12@\n\x05paths\x18\x06 \x03(\x0b\x32\x31.supervisor.codeserver.v1.InspectReply.PathsEntry\x12\x10\n\x08sys_path\x18\x07 \x03(\t\x12\x44\n\x07\x65nviron\x18\x08 \x03(\x0b\x32\x33.supervisor.codeserver.v1.InspectReply.EnvironEntry\x12\x44\n\x07markers\x18\t \x03(\x0b\x32\x33.supervisor.codeserver.v1.InspectReply.MarkersEntry\x12\x46\n\rdistributions\x18\n \x03(\x0b\x32/.supervisor.codeserver.v1.InstalledDistribution\x12\x14\n\x0cruntime_path\x18\x0b \x01(\t\x1a,\n\nPathsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0c\x45nvironEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cMarkersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\xc2\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\r\n\tRUN_START\x10\x01\x12\x0e\n\nSTEP_START\x10\x02\x12\x07\n\x03LOG\x10\x03\x12\x19\n\x15\x41SSET_MATERIALIZATION\x10\x04\x12\x10\n\x0cSTEP_SUCCESS\x10\x05\x12\x10\n\x0cSTEP_FAILURE\x10\x06\x12\x0f\n\x0bRUN_SUCCESS\x10\x07\x12\x0f\n\x0bRUN_FAILURE\x10\x08\x12\x10\n\x0cRUN_CANCELED\x10\t2\x9e\x06\n\nCodeServer\x12R\n\x04Ping\x12%.supervisor.codeserver.v1.PingRequest\x1a#.supervisor.codeserver.v1.PingReply\x12\x65\n\rGetServerInfo\x12..supervisor.codeserver.v1.GetServerInfoRequest\x1a$.supervisor.codeserver.v1.ServerInfo\x12o\n\x0fListDefinitions\x12\x30.supervisor.codeserver.v1.ListDefinitionsRequest\x1a*.supervisor.codeserver.v1.DefinitionsReply\x12\x61\n\tHeartbeat\x12*.supervisor.codeserver.v1.HeartbeatRequest\x1a(.supervisor.codeserver.v1.HeartbeatReply\x12^\n\x08Shutdown\x12).supervisor.codeserver.v1.ShutdownRequest\x1a\'.supervisor.codeserver.v1.ShutdownReply\x12\x61\n\x0bMaterialize\x12,.supervisor.codeserver.v1.MaterializeRequest\x1a\".supervisor.codeserver.v1.RunEvent0\x01\x12\x61\n\tCancelRun\x12*.supervisor.codeserver.v1.CancelRunRequest\x1a(.supervisor.codeserver.v1.CancelRunReply\x12[\n\x07Inspect\x12(.supervisor.codeserver.v1.InspectRequest\x1a&.supervisor.codeserver.v1.InspectReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"supervisor/_proto/codeserver.proto\x12\x18supervisor.codeserver.v1\"\x1b\n\x0bPingRequest\x12\x0c\n\x04\x65\x63ho\x18\x01 \x01(\t\"&\n\tPingReply\x12\x0c\n\x04\x65\x63ho\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x05\"\x16\n\x14GetServerInfoRequest\"/\n\tLoadError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x11\n\ttraceback\x18\x02 \x01(\t\"-\n\x0c\x44istribution\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xe2\x02\n\nServerInfo\x12\x15\n\rlocation_name\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\x16\n\x0epython_version\x18\x03 \x01(\t\x12\x1d\n\x15python_implementation\x18\x04 \x01(\t\x12\x19\n\x11python_executable\x18\x05 \x01(\t\x12\x12\n\nsys_prefix\x18\x06 \x01(\t\x12\x17\n\x0fruntime_version\x18\x07 \x01(\t\x12=\n\rdistributions\x18\x08 \x03(\x0b\x32&.supervisor.codeserver.v1.Distribution\x12\x37\n\nload_error\x18\t \x01(\x0b\x32#.supervisor.codeserver.v1.LoadError\x12\x0f\n\x07\x61\x64\x64ress\x18\n \x01(\t\x12\x12\n\nstarted_at\x18\x0b \x01(\x01\x12\x14\n\x0cruntime_path\x18\x0c \x01(\t\"\x18\n\x16ListDefinitionsRequest\"\\\n\x08\x41ssetDef\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x65ps\x18\x02 \x03(\t\x12\r\n\x05group\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x11\n\tresources\x18\x05 \x03(\t\"\xa2\x01\n\x0bScheduleDef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x63ron\x18\x02 \x01(\t\x12\x0f\n\x07targets\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x10\n\x08timezone\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_status\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61tch_up\x18\x07 \x01(\x05\x12\x15\n\rallow_overlap\x18\x08 \x01(\x08\"\x93\x02\n\x10\x44\x65\x66initionsReply\x12\x15\n\rlocation_name\x18\x01 \x01(\t\x12\x32\n\x06\x61ssets\x18\x02 \x03(\x0b\x32\".supervisor.codeserver.v1.AssetDef\x12\x11\n\tresources\x18\x03 \x03(\t\x12\x38\n\tschedules\x18\x04 \x03(\x0b\x32%.supervisor.codeserver.v1.ScheduleDef\x12\x37\n\nload_error\x18\x05 \x01(\x0b\x32#.supervisor.codeserver.v1.LoadError\x12\x0c\n\x04jobs\x18\x06 \x03(\t\x12\x0f\n\x07sensors\x18\x07 \x03(\t\x12\x0f\n\x07runtime\x18\x08 \x01(\t\"\"\n\x10HeartbeatRequest\x12\x0e\n\x06sender\x18\x01 \x01(\t\"\x10\n\x0eHeartbeatReply\" \n\x0c\x42\x65\x61tsRequest\x12\x10\n\x08interval\x18\x01 \x01(\x01\"\x16\n\x04\x42\x65\x61t\x12\x0e\n\x06status\x18\x01 \x01(\t\"!\n\x0fShutdownRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x0f\n\rShutdownReply\"]\n\x12MaterializeRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tselection\x18\x02 \x03(\t\x12\x10\n\x08upstream\x18\x03 \x01(\x08\x12\x12\n\nvalues_dir\x18\x04 \x01(\t\"*\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xf3\x01\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x31\n\x04type\x18\x02 \x01(\x0e\x32#.supervisor.codeserver.v1.EventType\x12\x0c\n\x04time\x18\x03 \x01(\x01\x12\x0c\n\x04step\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x39\n\x08metadata\x18\x06 \x03(\x0b\x32\'.supervisor.codeserver.v1.MetadataEntry\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x11\n\ttraceback\x18\x08 \x01(\t\x12\x0b\n\x03pid\x18\t \x01(\x05\x12\r\n\x05level\x18\n \x01(\t\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x1f\n\x0e\x43\x61ncelRunReply\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"\x10\n\x0eInspectRequest\"Z\n\x15InstalledDistribution\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08location\x18\x03 \x01(\t\x12\x10\n\x08requires\x18\x04 \x03(\t\"\xc3\x04\n\x0cInspectReply\x12\x16\n\x0epython_version\x18\x01 \x01(\t\x12\x16\n\x0eimplementation\x18\x02 \x01(\t\x12\x12\n\nexecutable\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12\x13\n\x0b\x62\x61se_prefix\x18\x05 \x01(\t\x12@\n\x05paths\x18\x06 \x03(\x0b\x32\x31.supervisor.codeserver.v1.InspectReply.PathsEntry\x12\x10\n\x08sys_path\x18\x07 \x03(\t\x12\x44\n\x07\x65nviron\x18\x08 \x03(\x0b\x32\x33.supervisor.codeserver.v1.InspectReply.EnvironEntry\x12\x44\n\x07markers\x18\t \x03(\x0b\x32\x33.supervisor.codeserver.v1.InspectReply.MarkersEntry\x12\x46\n\rdistributions\x18\n \x03(\x0b\x32/.supervisor.codeserver.v1.InstalledDistribution\x12\x14\n\x0cruntime_path\x18\x0b \x01(\t\x1a,\n\nPathsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0c\x45nvironEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cMarkersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\xc2\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\r\n\tRUN_START\x10\x01\x12\x0e\n\nSTEP_START\x10\x02\x12\x07\n\x03LOG\x10\x03\x12\x19\n\x15\x41SSET_MATERIALIZATION\x10\x04\x12\x10\n\x0cSTEP_SUCCESS\x10\x05\x12\x10\n\x0cSTEP_FAILURE\x10\x06\x12\x0f\n\x0bRUN_SUCCESS\x10\x07\x12\x0f\n\x0bRUN_FAILURE\x10\x08\x12\x10\n\x0cRUN_CANCELED\x10\t2\xf1\x06\n\nCodeServer\x12R\n\x04Ping\x12%.supervisor.codeserver.v1.PingRequest\x1a#.supervisor.codeserver.v1.PingReply\x12\x65\n\rGetServerInfo\x12..supervisor.codeserver.v1.GetServerInfoRequest\x1a$.supervisor.codeserver.v1.ServerInfo\x12o\n\x0fListDefinitions\x12\x30.supervisor.codeserver.v1.ListDefinitionsRequest\x1a*.supervisor.codeserver.v1.DefinitionsReply\x12\x61\n\tHeartbeat\x12*.supervisor.codeserver.v1.HeartbeatRequest\x1a(.supervisor.codeserver.v1.HeartbeatReply\x12Q\n\x05\x42\x65\x61ts\x12&.supervisor.codeserver.v1.BeatsRequest\x1a\x1e.supervisor.codeserver.v1.Beat0\x01\x12^\n\x08Shutdown\x12).supervisor.codeserver.v1.ShutdownRequest\x1a\'.supervisor.codeserver.v1.ShutdownReply\x12\x61\n\x0bMaterialize\x12,.supervisor.codeserver.v1.MaterializeRequest\x1a\".supervisor.codeserver.v1.RunEvent0\x01\x12\x61\n\tCancelRun\x12*.supervisor.codeserver.v1.CancelRunRequest\x1a(.supervisor.codeserver.v1.CancelRunReply\x12[\n\x07Inspect\x12(.supervisor.codeserver.v1.InspectRequest\x1a&.supervisor.codeserver.v1.InspectReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -27,8 +27,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_INSPECTREPLY_ENVIRONENTRY']._serialized_options = b'8\001'
   _globals['_INSPECTREPLY_MARKERSENTRY']._options = None
   _globals['_INSPECTREPLY_MARKERSENTRY']._serialized_options = b'8\001'
-  _globals['_EVENTTYPE']._serialized_start=2426
-  _globals['_EVENTTYPE']._serialized_end=2620
+  _globals['_EVENTTYPE']._serialized_start=2484
+  _globals['_EVENTTYPE']._serialized_end=2678
   _globals['_PINGREQUEST']._serialized_start=64
   _globals['_PINGREQUEST']._serialized_end=91
   _globals['_PINGREPLY']._serialized_start=93
@@ -53,32 +53,36 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_HEARTBEATREQUEST']._serialized_end=1207
   _globals['_HEARTBEATREPLY']._serialized_start=1209
   _globals['_HEARTBEATREPLY']._serialized_end=1225
-  _globals['_SHUTDOWNREQUEST']._serialized_start=1227
-  _globals['_SHUTDOWNREQUEST']._serialized_end=1260
-  _globals['_SHUTDOWNREPLY']._serialized_start=1262
-  _globals['_SHUTDOWNREPLY']._serialized_end=1277
-  _globals['_MATERIALIZEREQUEST']._serialized_start=1279
-  _globals['_MATERIALIZEREQUEST']._serialized_end=1372
-  _globals['_METADATAENTRY']._serialized_start=1374
-  _globals['_METADATAENTRY']._serialized_end=1416
-  _globals['_RUNEVENT']._serialized_start=1419
-  _globals['_RUNEVENT']._serialized_end=1662
-  _globals['_CANCELRUNREQUEST']._serialized_start=1664
-  _globals['_CANCELRUNREQUEST']._serialized_end=1698
-  _globals['_CANCELRUNREPLY']._serialized_start=1700
-  _globals['_CANCELRUNREPLY']._serialized_end=1731
-  _globals['_INSPECTREQUEST']._serialized_start=1733
-  _globals['_INSPECTREQUEST']._serialized_end=1749
-  _globals['_INSTALLEDDISTRIBUTION']._serialized_start=1751
-  _globals['_INSTALLEDDISTRIBUTION']._serialized_end=1841
-  _globals['_INSPECTREPLY']._serialized_start=1844
-  _globals['_INSPECTREPLY']._serialized_end=2423
-  _globals['_INSPECTREPLY_PATHSENTRY']._serialized_start=2283
-  _globals['_INSPECTREPLY_PATHSENTRY']._serialized_end=2327
-  _globals['_INSPECTREPLY_ENVIRONENTRY']._serialized_start=2329
-  _globals['_INSPECTREPLY_ENVIRONENTRY']._serialized_end=2375
-  _globals['_INSPECTREPLY_MARKERSENTRY']._serialized_start=2377
-  _globals['_INSPECTREPLY_MARKERSENTRY']._serialized_end=2423
-  _globals['_CODESERVER']._serialized_start=2623
-  _globals['_CODESERVER']._serialized_end=3421
+  _globals['_BEATSREQUEST']._serialized_start=1227
+  _globals['_BEATSREQUEST']._serialized_end=1259
+  _globals['_BEAT']._serialized_start=1261
+  _globals['_BEAT']._serialized_end=1283
+  _globals['_SHUTDOWNREQUEST']._serialized_start=1285
+  _globals['_SHUTDOWNREQUEST']._serialized_end=1318
+  _globals['_SHUTDOWNREPLY']._serialized_start=1320
+  _globals['_SHUTDOWNREPLY']._serialized_end=1335
+  _globals['_MATERIALIZEREQUEST']._serialized_start=1337
+  _globals['_MATERIALIZEREQUEST']._serialized_end=1430
+  _globals['_METADATAENTRY']._serialized_start=1432
+  _globals['_METADATAENTRY']._serialized_end=1474
+  _globals['_RUNEVENT']._serialized_start=1477
+  _globals['_RUNEVENT']._serialized_end=1720
+  _globals['_CANCELRUNREQUEST']._serialized_start=1722
+  _globals['_CANCELRUNREQUEST']._serialized_end=1756
+  _globals['_CANCELRUNREPLY']._serialized_start=1758
+  _globals['_CANCELRUNREPLY']._serialized_end=1789
+  _globals['_INSPECTREQUEST']._serialized_start=1791
+  _globals['_INSPECTREQUEST']._serialized_end=1807
+  _globals['_INSTALLEDDISTRIBUTION']._serialized_start=1809
+  _globals['_INSTALLEDDISTRIBUTION']._serialized_end=1899
+  _globals['_INSPECTREPLY']._serialized_start=1902
+  _globals['_INSPECTREPLY']._serialized_end=2481
+  _globals['_INSPECTREPLY_PATHSENTRY']._serialized_start=2341
+  _globals['_INSPECTREPLY_PATHSENTRY']._serialized_end=2385
+  _globals['_INSPECTREPLY_ENVIRONENTRY']._serialized_start=2387
+  _globals['_INSPECTREPLY_ENVIRONENTRY']._serialized_end=2433
+  _globals['_INSPECTREPLY_MARKERSENTRY']._serialized_start=2435
+  _globals['_INSPECTREPLY_MARKERSENTRY']._serialized_end=2481
+  _globals['_CODESERVER']._serialized_start=2681
+  _globals['_CODESERVER']._serialized_end=3562
 # @@protoc_insertion_point(module_scope)

@@ -34,6 +34,11 @@ class CodeServerStub(object):
                 request_serializer=supervisor_dot___proto_dot_codeserver__pb2.HeartbeatRequest.SerializeToString,
                 response_deserializer=supervisor_dot___proto_dot_codeserver__pb2.HeartbeatReply.FromString,
                 )
+        self.Beats = channel.unary_stream(
+                '/supervisor.codeserver.v1.CodeServer/Beats',
+                request_serializer=supervisor_dot___proto_dot_codeserver__pb2.BeatsRequest.SerializeToString,
+                response_deserializer=supervisor_dot___proto_dot_codeserver__pb2.Beat.FromString,
+                )
         self.Shutdown = channel.unary_unary(
                 '/supervisor.codeserver.v1.CodeServer/Shutdown',
                 request_serializer=supervisor_dot___proto_dot_codeserver__pb2.ShutdownRequest.SerializeToString,
@@ -79,6 +84,16 @@ class CodeServerServicer(object):
 
     def Heartbeat(self, request, context):
         """Keeps a server started with --heartbeat-timeout alive.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Beats(self, request, context):
+        """The server's health, sent every `interval` seconds on its clock's grid (its whole
+        multiples), for as long as the caller listens: how the supervisor watches its own
+        servers, at a quarter of the CPU of a Health.Check every interval. Each beat counts as
+        a Heartbeat.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -132,6 +147,11 @@ def add_CodeServerServicer_to_server(servicer, server):
                     servicer.Heartbeat,
                     request_deserializer=supervisor_dot___proto_dot_codeserver__pb2.HeartbeatRequest.FromString,
                     response_serializer=supervisor_dot___proto_dot_codeserver__pb2.HeartbeatReply.SerializeToString,
+            ),
+            'Beats': grpc.unary_stream_rpc_method_handler(
+                    servicer.Beats,
+                    request_deserializer=supervisor_dot___proto_dot_codeserver__pb2.BeatsRequest.FromString,
+                    response_serializer=supervisor_dot___proto_dot_codeserver__pb2.Beat.SerializeToString,
             ),
             'Shutdown': grpc.unary_unary_rpc_method_handler(
                     servicer.Shutdown,
@@ -228,6 +248,23 @@ class CodeServer(object):
         return grpc.experimental.unary_unary(request, target, '/supervisor.codeserver.v1.CodeServer/Heartbeat',
             supervisor_dot___proto_dot_codeserver__pb2.HeartbeatRequest.SerializeToString,
             supervisor_dot___proto_dot_codeserver__pb2.HeartbeatReply.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Beats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/supervisor.codeserver.v1.CodeServer/Beats',
+            supervisor_dot___proto_dot_codeserver__pb2.BeatsRequest.SerializeToString,
+            supervisor_dot___proto_dot_codeserver__pb2.Beat.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

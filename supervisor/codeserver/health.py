@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable, Iterator
 
 import grpc
@@ -15,6 +16,7 @@ SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 # How often a Watch stream looks whether its client has gone; only Watch waits.
 _WATCH_RECHECK_SECONDS = 1.0
+MIN_BEAT_SECONDS = 0.05
 
 
 class HealthServicer(health_pb2_grpc.HealthServicer):
@@ -23,6 +25,8 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
     def __init__(self) -> None:
         self._statuses: dict[str, int] = {}
         self._changed = threading.Condition()
+        self._beating: set[threading.Event] = set()  # one per Beats call, set to end it
+        self._closed = False
         # A health check is a sign of life from whoever watches us, like a Heartbeat.
         self.on_check: Callable[[], None] | None = None
 
@@ -58,3 +62,40 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
                     continue
             last = status
             yield health_pb2.HealthCheckResponse(status=status)
+
+    def beats(self, interval: float, context) -> Iterator[str]:
+        """The whole server's status name: at once, then at every whole multiple of INTERVAL
+        on the monotonic clock (the supervisor's clock too: the beats of all its servers come
+        in one turn of its loop), until the call ends. Each beat is a sign of life."""
+        interval = max(interval, MIN_BEAT_SECONDS)
+        ended = threading.Event()
+        context.add_callback(ended.set)
+        with self._changed:
+            if self._closed:
+                return
+            self._beating.add(ended)
+        try:
+            while context.is_active():
+                if self.on_check is not None:
+                    self.on_check()
+                with self._changed:
+                    status = self._statuses.get("", SERVICE_UNKNOWN)
+                yield health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+                now = time.monotonic()
+                if ended.wait((now // interval + 1) * interval - now):
+                    return
+        finally:
+            with self._changed:
+                self._beating.discard(ended)
+                self._changed.notify_all()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """End every Beats call, now and to come, and wait up to TIMEOUT for them to end: a
+        stopping server waits for no stream, and cuts none (gRPC logs a cut one)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            self._closed = True
+            for ended in self._beating:
+                ended.set()
+            while self._beating and time.monotonic() < deadline:
+                self._changed.wait(deadline - time.monotonic())

@@ -241,6 +241,7 @@ class CodeServer:
             self.target,
             values_dir,
             self.args.warm_workers,
+            self.health.beats,
         )
         codeserver_pb2_grpc.add_CodeServerServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -274,6 +275,7 @@ class CodeServer:
         killer = threading.Timer(STOP_GRACE_SECONDS + 2.0, os._exit, (self.exit_code,))
         killer.daemon = True
         killer.start()
+        self.health.close()  # a Beats call ends only when told: the grace is for the others
         server.stop(STOP_GRACE_SECONDS).wait()
         if self.servicer is not None:
             self.servicer.warm.close()

@@ -6,7 +6,9 @@ import os
 import threading
 import time
 import uuid
-from typing import Callable
+from typing import Callable, Iterator
+
+import grpc
 
 from supervisor._proto import codeserver_pb2 as pb
 from supervisor._proto import codeserver_pb2_grpc
@@ -29,6 +31,7 @@ class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
         target: CodeTarget | None = None,
         values_dir: str = "",
         warm_workers: int = 0,
+        beats: Callable[[float, object], Iterator[str]] | None = None,
     ) -> None:
         self.location_name = location_name
         self.runtime_version = runtime_version
@@ -37,6 +40,7 @@ class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
         self.started_at = time.time()
         self._request_shutdown = request_shutdown
         self._on_heartbeat = on_heartbeat
+        self._beats = beats
         self._distributions: list[tuple[str, str]] | None = None
         self._lock = threading.Lock()
         self.target = target or CodeTarget()
@@ -72,6 +76,12 @@ class CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
         if self._on_heartbeat is not None:
             self._on_heartbeat()
         return pb.HeartbeatReply()
+
+    def Beats(self, request, context):
+        if self._beats is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server sends no beats")
+        for status in self._beats(request.interval, context):
+            yield pb.Beat(status=status)
 
     def Shutdown(self, request, context):
         self._request_shutdown(

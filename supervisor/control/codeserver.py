@@ -13,6 +13,7 @@ import grpc
 
 from supervisor._proto import codeserver_pb2 as pb
 from supervisor._proto import codeserver_pb2_grpc, health_pb2, health_pb2_grpc
+from supervisor.control.beats import BeatStream
 from supervisor.errors import CodeServerError, SupervisorError
 
 DEFAULT_TIMEOUT = 10.0
@@ -240,11 +241,15 @@ class AsyncCalls:
         try:
             return await method(request, timeout=timeout)
         except grpc.RpcError as error:
-            raise rpc_error(error, self.location, name, self.address, timeout, self.tls) from None
+            raise self.failed(error, name, timeout) from None
         except asyncio.CancelledError:
-            raise self._closed_under(name) from None
+            raise self.closed_under(name) from None
 
-    def _closed_under(self, call: str) -> BaseException:
+    def failed(self, error: grpc.RpcError, call: str, timeout: float | None) -> CodeServerError:
+        """The error to raise for a CALL that failed with ERROR."""
+        return rpc_error(error, self.location, call, self.address, timeout, self.tls)
+
+    def closed_under(self, call: str) -> BaseException:
         """A call cancelled by its channel's close (the server went away, and its location
         closed the channel) is a failed call; a cancellation of our own task stays one.
         Python 3.10 cannot tell the two apart (no Task.cancelling): it keeps the cancel."""
@@ -298,6 +303,10 @@ class AsyncCodeServer(AsyncCalls):
         request = pb.HeartbeatRequest(sender="supervisor")
         await self._call("Heartbeat", self._stub.Heartbeat, request, timeout)
 
+    def beats(self, interval: float) -> BeatStream:
+        """Open a Beats stream: the server's health at once, then every INTERVAL seconds."""
+        return BeatStream(self, self._stub.Beats(pb.BeatsRequest(interval=interval)))
+
     async def materialize(self, request: pb.MaterializeRequest) -> AsyncIterator[pb.RunEvent]:
         """Run a selection on the server; yield the run's events as they come."""
         call = self._stub.Materialize(request)
@@ -309,7 +318,7 @@ class AsyncCodeServer(AsyncCalls):
                 error, self.location, "Materialize", self.address, None, self.tls
             ) from None
         except asyncio.CancelledError:
-            raise self._closed_under("Materialize") from None
+            raise self.closed_under("Materialize") from None
 
 
 def definitions_to_dict(reply: pb.DefinitionsReply) -> dict[str, Any]:

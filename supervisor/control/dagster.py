@@ -93,7 +93,7 @@ class AsyncDagsterServer(AsyncCalls):
                 error, self.location, "StreamingExternalRepository", self.address, timeout
             ) from None
         except asyncio.CancelledError:
-            raise self._closed_under("StreamingExternalRepository") from None
+            raise self.closed_under("StreamingExternalRepository") from None
         data = self._json("StreamingExternalRepository", "".join(chunks))
         if data.get("__class__") == "ExternalRepositoryErrorData":
             raise CodeServerError(

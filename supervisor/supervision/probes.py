@@ -1,14 +1,18 @@
-"""Asking a code server whether it lives: the standard health check, memory, heartbeats."""
+"""Asking a code server whether it lives: its beats or the standard health check, its
+memory, heartbeats."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from typing import Protocol
 
+from supervisor.control.beats import BeatStream
 from supervisor.errors import CodeServerError
 from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.workspace import LocationSpec
+from supervisor.workspace.specs import HealthSpec
 
 
 class Probed(Protocol):
@@ -48,10 +52,14 @@ async def send_heartbeats(
 
 def on_grid(now: float, interval: float) -> float:
     """The first instant after NOW that is a whole number of INTERVALs of the monotonic
-    clock. Locations checked every INTERVAL are all checked in one turn of the event loop:
-    gRPC's calls cost the supervisor a third of the CPU together that they cost spread out
-    (bench/scale.py's idle CPU)."""
+    clock. Locations checked every INTERVAL are all checked in one turn of the event loop,
+    and gRPC's calls cost less together than spread out (bench/scale.py's idle CPU)."""
     return (now // interval + 1) * interval
+
+
+async def _sleep_to_grid(clock: Clock, interval: float) -> None:
+    now = clock.monotonic()
+    await clock.sleep(on_grid(now, interval) - now)
 
 
 async def watch_health(
@@ -62,29 +70,72 @@ async def watch_health(
     report: Callable[[str | None], None],
 ) -> str:
     """Check a live server by SPEC's health and memory rules until it must be killed; return
-    why. Each check's outcome goes to REPORT: the problem, or None when it answered."""
-    health = spec.health
-    limit = spec.memory_limit
-    failures = 0
-    next_check = on_grid(clock.monotonic(), health.interval)
+    why. Each health check's outcome goes to REPORT: the problem, or None when it answered."""
+    watches = [asyncio.ensure_future(_watch_liveness(server, spec.health, clock, report))]
+    if spec.memory_limit:
+        watches.append(asyncio.ensure_future(_watch_memory(memory_bytes, spec.memory_limit, clock)))
+    try:
+        done, _ = await asyncio.wait(watches, return_when=asyncio.FIRST_COMPLETED)
+        return done.pop().result()
+    finally:
+        for watch in watches:
+            watch.cancel()
+
+
+async def _watch_memory(memory_bytes: Callable[[], int], limit: int, clock: Clock) -> str:
     while True:
-        wait = next_check - clock.monotonic()
-        await clock.sleep(MEMORY_CHECK_SECONDS if limit else max(wait, 0.0))
-        if limit:
-            used = memory_bytes()
-            if used > limit:
-                return (
-                    f"memory limit exceeded: {used / MIB:.0f} MiB used, limit {limit / MIB:.0f} MiB"
-                )
-            if clock.monotonic() < next_check:
+        await clock.sleep(MEMORY_CHECK_SECONDS)
+        used = memory_bytes()
+        if used > limit:
+            return f"memory limit exceeded: {used / MIB:.0f} MiB used, limit {limit / MIB:.0f} MiB"
+
+
+async def _watch_liveness(
+    server: Callable[[], Probed | None],
+    health: HealthSpec,
+    clock: Clock,
+    report: Callable[[str | None], None],
+) -> str:
+    """Every health.interval, a sign of life: a beat of the server's Beats stream where it
+    sends them (ours), else a Health.Check. health.failures missed in a row: killed as hung."""
+    failures = 0
+    stream: BeatStream | None = None
+    owner: Probed | None = None  # whose stream it is
+    checks_only = False  # the server sends no beats (Dagster's, or of another runtime)
+    try:
+        while True:
+            current = server()
+            if stream is not None and owner is not current:
+                stream.cancel()  # of a channel since replaced
+                stream = None
+            opens = getattr(current, "beats", None) if not checks_only else None
+            if opens is None:
+                await _sleep_to_grid(clock, health.interval)
+                problem = await health_problem(server(), health.timeout)
+            else:
+                # A beat is due at once on a new stream, else at the interval's next multiple.
+                wait = health.timeout if stream is None else health.interval + health.timeout
+                if stream is None:
+                    stream, owner = opens(health.interval), current
+                try:
+                    status = await stream.next(wait)
+                    problem = None if status == "SERVING" else status
+                except CodeServerError as exc:
+                    problem, checks_only = exc.reason, stream.unimplemented
+                    stream = None
+                    if checks_only:
+                        continue
+                if problem is not None or stream is None:
+                    # The next try waits for the grid, like a check would.
+                    await _sleep_to_grid(clock, health.interval)
+            if problem is None:
+                failures = 0
+                report(None)
                 continue
-        next_check = on_grid(clock.monotonic(), health.interval)
-        problem = await health_problem(server(), health.timeout)
-        if problem is None:
-            failures = 0
-            report(None)
-            continue
-        failures += 1
-        if failures >= health.failures:
-            return f"health check failed {failures} times in a row ({problem}): killed as hung"
-        report(problem)
+            failures += 1
+            if failures >= health.failures:
+                return f"health check failed {failures} times in a row ({problem}): killed as hung"
+            report(problem)
+    finally:
+        if stream is not None:
+            stream.cancel()

@@ -10,17 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib
 import os
 import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 
 from supervisor.control.server import ControlService, StatusRows, serve_control
+from supervisor.dashboard.front import DashboardFront
 from supervisor.launch.prepare import launchable_for
 from supervisor.runs.store import RunStore, runs_db_path
 from supervisor.safepath import child_path
@@ -35,10 +35,6 @@ from supervisor.supervision.logs import Console, RotatingLog, log_file
 from supervisor.supervision.remote import RemoteLocation
 from supervisor.supervision.states import State
 from supervisor.workspace import LocationSpec, WorkspaceSpec, load_workspace
-
-# For annotations only: aiohttp and Jinja2 load when `up` serves the dashboard, not for `check`.
-if TYPE_CHECKING:
-    from supervisor.dashboard.server import Dashboard
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 # The same signal twice within this many seconds is one delivery (to a process and its group).
@@ -95,7 +91,7 @@ class Supervisor:
         # Dagster's webserver and daemon over the Dagster locations (not for `check`).
         self.ui: DagsterUI | None = None
         # The dashboard (not for `check`), made once the control service exists.
-        self.dashboard: Dashboard | None = None
+        self.dashboard: DashboardFront | None = None
         self.service: ControlService | None = None
         self._status_rows: StatusRows | None = None
         # With the pid, it names this process in the state file (`status` trusts no other).
@@ -160,8 +156,7 @@ class Supervisor:
                     self.add(spec)
                 self._changed()
                 if self._dashboard_wanted:
-                    # After the locations: their servers start while aiohttp is imported.
-                    await self._start_dashboard(service)
+                    self._start_dashboard(service)
                     self._write_state()
                 self._tasks.add(asyncio.create_task(ticker.run(), name="ticker"))
                 if self.watch:
@@ -353,13 +348,12 @@ class Supervisor:
         if self.dashboard is not None:
             self.dashboard.changed()
 
-    async def _start_dashboard(self, service: ControlService) -> None:
-        # aiohttp loads only for `up`, in a thread: the loop goes on starting servers.
-        server = await asyncio.to_thread(importlib.import_module, "supervisor.dashboard.server")
-        dashboard = server.Dashboard(
+    def _start_dashboard(self, service: ControlService) -> None:
+        # Listening costs nothing; aiohttp loads at the first connection (dashboard/front.py).
+        dashboard = DashboardFront(
             self.workspace.ui, service, lambda: self.workspace, self.console, self._ui_port
         )
-        if await dashboard.start() is not None:
+        if dashboard.listen() is not None:
             self.dashboard = dashboard
 
     def _write_state(self, final: bool = False) -> None:

@@ -54,6 +54,8 @@ class Watch:
         finally:
             for task in (health_task, wake_task, handover_task, *helpers):
                 task.cancel()
+            # Its Beats stream ends before the server is told to stop.
+            await asyncio.gather(health_task, return_exceptions=True)
         if exit_task in done:
             code = exit_task.result()
             return Ended(code != 0, f"code server {describe_exit(code)}{process.tail_text()}")
