@@ -114,3 +114,19 @@ def test_help_imports_no_command_module_nor_the_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert "HEAVY []" in done.stdout, done.stdout
+
+
+def test_up_starts_its_servers_before_grpc_loads() -> None:
+    """What `up` imports before its first spawn holds nothing of gRPC, protobuf, SQLite or
+    the dashboard's aiohttp: those load in a worker thread while the servers start."""
+    code = (
+        "import sys\n"
+        "import supervisor.commands.up, supervisor.supervision.supervisor\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in"
+        " ('grpc', 'google', 'sqlite3', 'aiohttp', 'jinja2', 'cronsim')]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "HEAVY []" in done.stdout, done.stdout

@@ -378,6 +378,11 @@ def test_settled_waits_for_a_transition_not_a_poll(tmp_path: Path) -> None:
         # Its timeout is not left waiting on the clock: only the server's life and health
         # (the health check waits for the interval's next whole multiple).
         health = on_grid(h.clock.monotonic(), 1e6) - h.clock.monotonic()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REAL_DEADLINE
+        while len(h.clock.pending()) < 2:  # the health watch starts its wait in a task
+            h.clock.slept.clear()
+            await asyncio.wait_for(h.clock.slept.wait(), max(deadline - loop.time(), 0))
         assert h.clock.pending() == [pytest.approx(health), pytest.approx(1e9)]
         await h.location.stop()
 

@@ -14,15 +14,16 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from supervisor.control.server import ControlService
 from supervisor.private import private_dir, write_private
 from supervisor.supervision.logs import Console
 from supervisor.workspace import UiSpec, WorkspaceSpec
 from supervisor.workspace.dagster_block import loopback
 from supervisor.workspace.specs import DEFAULT_UI_PORT
 
-# For annotations only: server.py (aiohttp) loads at the first connection, and imports this.
+# For annotations only: server.py (aiohttp) loads at the first connection, and imports this;
+# the control service loads after the code servers start.
 if TYPE_CHECKING:
+    from supervisor.control.server import ControlService
     from supervisor.dashboard.server import Dashboard
 
 BACKLOG = 128

@@ -16,9 +16,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
 from supervisor import tools
 from supervisor.dagsterui import SYSTEM_NAMES
 from supervisor.errors import InterpreterNotFoundError, SupervisorError
@@ -64,6 +61,10 @@ class EnvRequest:
 
     def install_requirements(self) -> list[str]:
         """The requirement strings to install: the location's, then the base ones it lacks."""
+        # Here: a build needs them, and packaging's requirement parser costs every `up`.
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+
         declared = {canonicalize_name(Requirement(r).name) for r in self.requirements}
         base = [
             r for r in BASE_REQUIREMENTS if canonicalize_name(Requirement(r).name) not in declared

@@ -9,7 +9,6 @@ is ever rewritten in an environment that may already be in use.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import sys
 import time
@@ -70,6 +69,8 @@ def retarget(temp: Path, target: Path) -> list[Path]:
 
 def tool_versions(site_packages: Path) -> dict[str, str]:
     """The versions of virtualenv (ours) and of the pip in the environment, read from disk."""
+    import importlib.metadata  # here: only a pip build needs it, and it costs every `up`
+
     pip = [
         d.version
         for d in importlib.metadata.distributions(path=[str(site_packages)])

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+from typing import TYPE_CHECKING
 
-from supervisor._proto import codeserver_pb2 as pb
 from supervisor.errors import SupervisorError
 from supervisor.launch.command import Launchable
 from supervisor.workspace import LocationSpec
+
+# For annotations only: protobuf loads where a reply is read, after `up` starts its servers.
+if TYPE_CHECKING:
+    from supervisor._proto import codeserver_pb2 as pb
 
 # The oldest dagster whose `api grpc` takes every flag given below.
 MIN_DAGSTER = (1, 9)
@@ -171,4 +175,6 @@ def probe_facts(launchable: Launchable, location: LocationSpec) -> pb.InspectRep
             f"location {location.name!r}: the facts probe exited {done.returncode}: "
             + " | ".join(said)
         )
+    from supervisor._proto import codeserver_pb2 as pb
+
     return pb.InspectReply.FromString(done.stdout)

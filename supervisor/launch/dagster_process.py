@@ -14,8 +14,6 @@ import contextlib
 import json
 from typing import Any
 
-from supervisor.control.codeserver import aio_channel
-from supervisor.control.dagster import AsyncDagsterServer
 from supervisor.errors import CodeServerError
 from supervisor.launch.process import CodeServerProcess, Ready, describe_exit
 
@@ -94,6 +92,11 @@ class DagsterServerProcess(DagsterLogProcess):
 
     async def start(self, startup_timeout: float) -> Ready:
         """Spawn, wait for the Started record, ask whether the code loaded."""
+        # Here, not above: Dagster's webserver and daemon share the base class, and `up` starts
+        # them before gRPC loads.
+        from supervisor.control.codeserver import aio_channel
+        from supervisor.control.dagster import AsyncDagsterServer
+
         assert self.socket_path is not None, "a Dagster server listens on a socket of ours"
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -123,6 +126,9 @@ class DagsterServerProcess(DagsterLogProcess):
     async def stop(self, timeout: float) -> int | None:
         """Ask Dagster to shut down (it lets the runs in progress finish), then the ladder of
         CodeServerProcess (SIGTERM, SIGKILL at the deadline) for what is left of TIMEOUT."""
+        from supervisor.control.codeserver import aio_channel
+        from supervisor.control.dagster import AsyncDagsterServer
+
         loop = asyncio.get_running_loop()
         began = loop.time()
         if self.ready is not None and self._protocol is not None and self.returncode is None:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
-from supervisor.control.server import ChangeLike
 from supervisor.errors import SupervisorError
 from supervisor.supervision.clock import Clock
 from supervisor.supervision.logs import Console
 from supervisor.supervision.sources import fingerprint
 from supervisor.workspace import WorkspaceSpec
+
+# For annotations only: the control service loads after `up` has started its servers.
+if TYPE_CHECKING:
+    from supervisor.control.server import ChangeLike
 
 # How often the files are looked at, and how long a change must hold still.
 WATCH_INTERVAL_SECONDS = 0.5

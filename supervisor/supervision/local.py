@@ -9,23 +9,19 @@ clock with fake processes through this very code.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import grpc
-
-from supervisor.control.codeserver import aio_channel
 from supervisor.envs import needs_env
 from supervisor.envs.build import Progress
 from supervisor.errors import SupervisorError
 from supervisor.launch.command import Launchable, stable_socket_name
-from supervisor.launch.dagster_process import DagsterServerProcess
 from supervisor.launch.process import CodeServerProcess, Ready
 from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.supervision.location import UP, ChildProcess, Location
 from supervisor.supervision.logs import Console, RotatingLog
 from supervisor.supervision.outcomes import Asked, Ended, ServerProcess, Spawn, Started, StartFailed
-from supervisor.supervision.passthrough import PassThrough
 from supervisor.supervision.probes import Probed
 from supervisor.supervision.restart import Decision, RestartTracker
 from supervisor.supervision.sources import fingerprint
@@ -34,6 +30,13 @@ from supervisor.supervision.standby import Standby
 from supervisor.supervision.states import State
 from supervisor.supervision.watch import Watch
 from supervisor.workspace import LocationSpec
+
+# For annotations only: gRPC, and Dagster's side, load once `up` has started its servers.
+if TYPE_CHECKING:
+    import grpc
+
+    from supervisor.launch.process import OutputHandler
+    from supervisor.supervision.passthrough import PassThrough
 
 # A Dagster location's stable address holds calls for a server in these states.
 COMING_UP = frozenset({State.BUILDING, State.STARTING, State.BACKOFF, State.UNHEALTHY})
@@ -44,6 +47,20 @@ DRAIN_MARGIN_SECONDS = 5.0
 # Blocking (it runs uv): called in a worker thread.
 # The second Progress hears how a build goes while it runs: given only on a terminal.
 Planner = Callable[[LocationSpec, Progress, "Progress | None"], Launchable]
+
+
+def dagster_process(
+    location: str,
+    argv: list[str],
+    env: Mapping[str, str],
+    cwd: str | None,
+    output: OutputHandler,
+    socket_path: Path,
+) -> ServerProcess:
+    """A Dagster code server's process (that module loads only for Dagster locations)."""
+    from supervisor.launch.dagster_process import DagsterServerProcess
+
+    return DagsterServerProcess(location, argv, env, cwd, output, socket_path)
 
 
 class LocalLocation(Location):
@@ -63,13 +80,15 @@ class LocalLocation(Location):
         values_dir: Path | None = None,
         clock: Clock = REAL_CLOCK,
         spawn: Spawn = CodeServerProcess,
-        dagster_spawn: Spawn = DagsterServerProcess,
+        dagster_spawn: Spawn | None = None,
     ) -> None:
         super().__init__(spec, console, on_change, remote=False, log=log, clock=clock)
         self.tracker = RestartTracker(spec.restart)
         self.socket_dir = socket_dir
         self.planner = planner
-        self.spawner = Spawner(spec, socket_dir, self._output, spawn, dagster_spawn, self._argv)
+        self.spawner = Spawner(
+            spec, socket_dir, self._output, spawn, dagster_spawn or dagster_process, self._argv
+        )
         self._values_dir = values_dir
         self.launchable: Launchable | None = None
         self.process: ServerProcess | None = None
@@ -444,6 +463,8 @@ class LocalLocation(Location):
 
     def _connect(self, address: str) -> grpc.aio.Channel | None:
         """The channel calls go to, for a server ready at ADDRESS."""
+        from supervisor.control.codeserver import aio_channel
+
         channel = aio_channel(address)
         if self._passthrough is not None:
             self._passthrough.notify()
@@ -451,6 +472,8 @@ class LocalLocation(Location):
 
     async def _ensure_passthrough(self) -> None:
         if self._passthrough is None:
+            from supervisor.supervision.passthrough import PassThrough
+
             passthrough = PassThrough(
                 self.socket_dir / stable_socket_name(self.name),
                 lambda: self._channel,

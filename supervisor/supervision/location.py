@@ -14,13 +14,8 @@ import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
-
-from supervisor._proto import codeserver_pb2 as pb
-from supervisor.control.codeserver import AsyncCodeServer
-from supervisor.control.dagster import AsyncDagsterServer
 from supervisor.errors import CodeServerError
 from supervisor.selection import select as select  # the one rule, for location users
 from supervisor.supervision.clock import REAL_CLOCK, Clock
@@ -28,8 +23,16 @@ from supervisor.supervision.logs import Console, RotatingLog
 from supervisor.supervision.states import State, StateMachine, Transition
 from supervisor.workspace import LocationSpec
 
-# A client of a location's code server: ours, or Dagster's for the dagster runtime.
-ServerCalls = AsyncCodeServer | AsyncDagsterServer
+# For annotations only: gRPC loads after `up` has started its code servers (supervisor.py).
+if TYPE_CHECKING:
+    import grpc
+
+    from supervisor._proto import codeserver_pb2 as pb
+    from supervisor.control.codeserver import AsyncCodeServer
+    from supervisor.control.dagster import AsyncDagsterServer
+
+    # A client of a location's code server: ours, or Dagster's for the dagster runtime.
+    ServerCalls = AsyncCodeServer | AsyncDagsterServer
 
 # States a location rests in until something happens to it.
 SETTLED = frozenset(
@@ -145,6 +148,8 @@ class Location(abc.ABC):
     def code_server(self) -> AsyncCodeServer:
         """A client of the serving code server of ours; CodeServerError at once when none
         serves, or when Dagster's serves (it speaks another protocol)."""
+        from supervisor.control.codeserver import AsyncCodeServer
+
         client = self.calls()
         if not isinstance(client, AsyncCodeServer):
             raise CodeServerError(
@@ -170,6 +175,9 @@ class Location(abc.ABC):
         """A client over CHANNEL, made once per channel: health checks and heartbeats call
         it every interval. Dagster's protocol for the dagster runtime, else ours."""
         if self._client is None or self._client[0] is not channel:
+            from supervisor.control.codeserver import AsyncCodeServer
+            from supervisor.control.dagster import AsyncDagsterServer
+
             make = AsyncDagsterServer if self.runtime == "dagster" else AsyncCodeServer
             self._client = (channel, make(channel, self.name, self.address))
         return self._client[1]

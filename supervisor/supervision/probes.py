@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from supervisor.control.beats import BeatStream
 from supervisor.errors import CodeServerError
 from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.workspace import LocationSpec
 from supervisor.workspace.specs import HealthSpec
+
+# For annotations only: gRPC loads once `up` has started its servers.
+if TYPE_CHECKING:
+    from supervisor.control.beats import BeatStream
 
 
 class Probed(Protocol):

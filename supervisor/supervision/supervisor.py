@@ -10,21 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import os
 import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from supervisor.control.server import ControlService, StatusRows, serve_control
 from supervisor.dashboard.front import DashboardFront
 from supervisor.launch.prepare import launchable_for
-from supervisor.runs.store import RunStore, runs_db_path
 from supervisor.safepath import child_path
-from supervisor.schedules.ticker import Ticker, materializer
 from supervisor.supervision import statefile
 from supervisor.supervision.clock import REAL_CLOCK, Clock
 from supervisor.supervision.dagster_ui import DagsterUI
@@ -32,10 +30,19 @@ from supervisor.supervision.filewatch import watch_files
 from supervisor.supervision.local import LocalLocation
 from supervisor.supervision.location import UP, Location
 from supervisor.supervision.logs import Console, RotatingLog, log_file
-from supervisor.supervision.remote import RemoteLocation
 from supervisor.supervision.states import State
 from supervisor.workspace import LocationSpec, WorkspaceSpec, load_workspace
 
+# For annotations only: these load in a worker thread while the code servers start.
+if TYPE_CHECKING:
+    from supervisor.control.server import ControlService, StatusRows
+    from supervisor.runs.store import RunStore
+
+# What `up` serves beside its locations, loaded once their servers are starting.
+SERVICES = "supervisor.supervision.services"
+# What `up` serves waits this long at most for its locations to start their servers.
+SPAWNS_WAIT_SECONDS = 1.0
+PREPARING = frozenset({State.PENDING, State.BUILDING})
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 # The same signal twice within this many seconds is one delivery (to a process and its group).
 DUPLICATE_SIGNAL_SECONDS = 0.1
@@ -84,6 +91,7 @@ class Supervisor:
         self.store: RunStore | None = None
         self.exit_code = EXIT_OK
         self._stop = asyncio.Event()
+        self._moved = asyncio.Event()  # set at every change
         self._first_stop: tuple[float, int | None] = (0.0, None)
         self._tasks: set[asyncio.Task[None]] = set()
         # Locations a reload replaced or removed, stopping (draining) in the background.
@@ -115,10 +123,6 @@ class Supervisor:
         """Bring everything up, serve until asked to stop, bring everything down."""
         self.lock.acquire(self.control_path, self.workspace.path)
         try:
-            self.store = RunStore(runs_db_path(self.workspace.state_dir))
-            stale = self.store.reconcile("the supervisor stopped while the run was in progress")
-            if stale:
-                self.console.event(f"marked {len(stale)} unfinished runs as failed")
             ended = statefile.end_leftovers(self.workspace.state_dir)
             if ended:
                 self.console.event(f"ended {len(ended)} code servers left by a killed supervisor")
@@ -130,61 +134,99 @@ class Supervisor:
                 )
             statefile.mark_environment(self.workspace.path)
             self._install_signal_handlers()
-            ticker = Ticker(
-                self.store, self.locations, materializer(self.store), self.clock, self.console
-            )
-            service = ControlService(
-                locations=self.locations,
-                store=self.store,
-                workspace_path=self.workspace.path,
-                reload=self.reload,
-                request_stop=self.request_stop,
-                ticker=ticker,
-                system=self.ui.system if self.ui else {},
-                warning=self.ui.warning if self.ui else None,
-            )
-            self.service = service
-            self._status_rows = StatusRows(service)
-            server = await serve_control(service, self.control_path)
+            refused = self.ui.refuses(self.workspace.locations) if self.ui else None
+            if refused:
+                self.console.event(f"Dagster's webserver and daemon do not run: {refused}")
+                self.ui = None
+            # The code servers start first; what `up` serves beside them (gRPC, protobuf,
+            # SQLite) loads in a worker thread meanwhile, on the other core.
+            for spec in self.workspace.locations:
+                self.add(spec)
+            self._changed()
             try:
-                self._write_state()
-                refused = self.ui.refuses(self.workspace.locations) if self.ui else None
-                if refused:
-                    self.console.event(f"Dagster's webserver and daemon do not run: {refused}")
-                    self.ui = None
-                for spec in self.workspace.locations:
-                    self.add(spec)
-                self._changed()
-                if self._dashboard_wanted:
-                    self._start_dashboard(service)
-                    self._write_state()
-                self._tasks.add(asyncio.create_task(ticker.run(), name="ticker"))
-                if self.watch:
-                    watching = watch_files(
-                        lambda: self.workspace, self.clock, self.console, self.reload
-                    )
-                    watcher = asyncio.create_task(watching, name="watch")
-                    self._tasks.add(watcher)
-                await self._stop.wait()
-                self.console.event(
-                    "stopping all locations; runs in progress may take up to their"
-                    " drain_timeout (Ctrl-C again to stop at once)"
-                )
-                await self.stop_all()
+                await self._spawns_begun(SPAWNS_WAIT_SECONDS)
+                await asyncio.to_thread(importlib.import_module, SERVICES)
+                await self._serve()
             finally:
-                if self.dashboard is not None:
-                    await self.dashboard.stop()
-                await server.stop(0.5)
-                with contextlib.suppress(OSError):
-                    self.control_path.unlink()
-                with contextlib.suppress(OSError):
-                    self.socket_dir.rmdir()  # only once it is empty
+                await self.stop_all()
         finally:
             self._write_state(final=True)
             if self.store is not None:
                 self.store.close()
             self.lock.release()
         return self.exit_code
+
+    async def _spawns_begun(self, most: float) -> None:
+        """Wait until no location is still finding its interpreter and environment (each has
+        started its server, or builds an environment, or failed), for MOST seconds at most:
+        the import that follows would take the GIL from their preparation."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + most
+        while any(loc.state in PREPARING for loc in self.locations.values()):
+            self._moved.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._moved.wait(), remaining)
+
+    async def _serve(self) -> None:
+        """Serve the control socket (and the dashboard, the ticker) until asked to stop."""
+        from supervisor.supervision.services import (
+            ControlService,
+            RunStore,
+            StatusRows,
+            Ticker,
+            materializer,
+            runs_db_path,
+            serve_control,
+        )
+
+        self.store = RunStore(runs_db_path(self.workspace.state_dir))
+        stale = self.store.reconcile("the supervisor stopped while the run was in progress")
+        if stale:
+            self.console.event(f"marked {len(stale)} unfinished runs as failed")
+        ticker = Ticker(
+            self.store, self.locations, materializer(self.store), self.clock, self.console
+        )
+        service = ControlService(
+            locations=self.locations,
+            store=self.store,
+            workspace_path=self.workspace.path,
+            reload=self.reload,
+            request_stop=self.request_stop,
+            ticker=ticker,
+            system=self.ui.system if self.ui else {},
+            warning=self.ui.warning if self.ui else None,
+        )
+        self.service = service
+        self._status_rows = StatusRows(service)
+        server = await serve_control(service, self.control_path)
+        try:
+            self._write_state()
+            if self._dashboard_wanted:
+                self._start_dashboard(service)
+                self._write_state()
+            self._tasks.add(asyncio.create_task(ticker.run(), name="ticker"))
+            if self.watch:
+                watching = watch_files(
+                    lambda: self.workspace, self.clock, self.console, self.reload
+                )
+                self._tasks.add(asyncio.create_task(watching, name="watch"))
+            await self._stop.wait()
+            self.console.event(
+                "stopping all locations; runs in progress may take up to their"
+                " drain_timeout (Ctrl-C again to stop at once)"
+            )
+            await self.stop_all()
+        finally:
+            if self.dashboard is not None:
+                await self.dashboard.stop()
+            await server.stop(0.5)
+            with contextlib.suppress(OSError):
+                self.control_path.unlink()
+            with contextlib.suppress(OSError):
+                self.socket_dir.rmdir()  # only once it is empty
 
     def request_stop(self, exit_code: int = EXIT_OK, signum: int | None = None) -> None:
         """Stop everything; asked again by a person, stop now: kill the code servers.
@@ -234,6 +276,8 @@ class Supervisor:
     def make_location(self, spec: LocationSpec) -> Location:
         """The location of SPEC, of the kind its entry asks for (not yet started)."""
         if spec.is_remote:
+            from supervisor.supervision.remote import RemoteLocation
+
             return RemoteLocation(spec, self.console, self._changed, clock=self.clock)
         state_dir = self.workspace.state_dir
         return LocalLocation(
@@ -342,6 +386,7 @@ class Supervisor:
 
     def _changed(self) -> None:
         """Something changed: record it, and keep Dagster's UI in step."""
+        self._moved.set()
         self._write_state()
         if self.ui is not None:
             self.ui.sync()

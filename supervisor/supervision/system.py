@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from pathlib import Path
-
-import grpc
+from typing import TYPE_CHECKING
 
 from supervisor.dagsterui import RUNTIME, WEBSERVER
 from supervisor.dagsterui.graphql import Webserver, WebserverError
@@ -26,6 +25,10 @@ from supervisor.supervision.outcomes import Spawn
 from supervisor.supervision.probes import Probed
 from supervisor.workspace import LocationSpec
 from supervisor.workspace.specs import RestartSpec
+
+# For annotations only: gRPC loads after `up` has started its servers.
+if TYPE_CHECKING:
+    import grpc
 
 # They are the workspace's UI: a clean exit is as unexpected as a crash.
 SYSTEM_RESTART = RestartSpec(policy="always")

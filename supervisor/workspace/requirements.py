@@ -7,8 +7,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
 from supervisor.workspace.values import is_file
 
 # pip's rule: `#` starts a comment at the start of a line or after whitespace.
@@ -18,6 +16,9 @@ _INCLUDE = re.compile(r"(?:-r|--requirement)(?:\s*=\s*|\s+)(?P<path>\S.*)|-r(?P<
 
 def normalize_requirement(text: str) -> str:
     """TEXT as packaging writes it back; ValueError (first line of the reason) when invalid."""
+    # Here: a workspace without requirements never pays for packaging's parser.
+    from packaging.requirements import Requirement
+
     try:
         return str(Requirement(text))
     except ValueError as exc:  # InvalidRequirement is a ValueError
