@@ -9,7 +9,7 @@ clock with fake processes through this very code.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,19 +24,18 @@ from supervisor.supervision.logs import Console, RotatingLog
 from supervisor.supervision.outcomes import Asked, Ended, ServerProcess, Spawn, Started, StartFailed
 from supervisor.supervision.probes import Probed
 from supervisor.supervision.restart import Decision, RestartTracker
+from supervisor.supervision.route import Route
 from supervisor.supervision.sources import fingerprint
-from supervisor.supervision.spawner import Spawner
+from supervisor.supervision.spawner import Spawner, dagster_process
 from supervisor.supervision.standby import Standby
 from supervisor.supervision.states import State
 from supervisor.supervision.watch import Watch
 from supervisor.workspace import LocationSpec
 
-# For annotations only: gRPC, and Dagster's side, load once `up` has started its servers.
+# For annotations only: gRPC loads once `up` has started its servers.
 if TYPE_CHECKING:
     import grpc
 
-    from supervisor.launch.process import OutputHandler
-    from supervisor.supervision.passthrough import PassThrough
 
 # A Dagster location's stable address holds calls for a server in these states.
 COMING_UP = frozenset({State.BUILDING, State.STARTING, State.BACKOFF, State.UNHEALTHY})
@@ -47,20 +46,6 @@ DRAIN_MARGIN_SECONDS = 5.0
 # Blocking (it runs uv): called in a worker thread.
 # The second Progress hears how a build goes while it runs: given only on a terminal.
 Planner = Callable[[LocationSpec, Progress, "Progress | None"], Launchable]
-
-
-def dagster_process(
-    location: str,
-    argv: list[str],
-    env: Mapping[str, str],
-    cwd: str | None,
-    output: OutputHandler,
-    socket_path: Path,
-) -> ServerProcess:
-    """A Dagster code server's process (that module loads only for Dagster locations)."""
-    from supervisor.launch.dagster_process import DagsterServerProcess
-
-    return DagsterServerProcess(location, argv, env, cwd, output, socket_path)
 
 
 class LocalLocation(Location):
@@ -93,7 +78,6 @@ class LocalLocation(Location):
         self.launchable: Launchable | None = None
         self.process: ServerProcess | None = None
         self._ready: Ready | None = None
-        self._channel: grpc.aio.Channel | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._wanted = False
@@ -103,8 +87,12 @@ class LocalLocation(Location):
         self._draining: set[asyncio.Task[None]] = set()
         self._next_attempt: float | None = None
         self._source: str | None = None  # the fingerprint of the serving server's code
-        # A Dagster location's stable address, forwarding to whichever server is current.
-        self._passthrough: PassThrough | None = None
+        # Its calls' way to the current server (and a Dagster location's stable address).
+        self.route = Route(
+            socket_dir / stable_socket_name(self.name),
+            lambda: self.state in COMING_UP,
+            self._connect,
+        )
         self._serving_reason: str | None = None  # how the next SERVING came about, if not a start
         stop_timeout = spec.drain_timeout + DRAIN_MARGIN_SECONDS
         self.standby = (
@@ -117,14 +105,14 @@ class LocalLocation(Location):
 
     @property
     def channel(self) -> grpc.aio.Channel | None:
-        return self._channel
+        return self.route.channel
 
     @property
     def address(self) -> str:
         """Where the location answers: a Dagster location's one stable address (its
         pass-through), else the serving server's own."""
-        if self._passthrough is not None:
-            return self._passthrough.address
+        if self.route.passthrough is not None:
+            return self.route.passthrough.address
         return self._ready.address if self._ready is not None else ""
 
     @property
@@ -186,7 +174,7 @@ class LocalLocation(Location):
         if self.spec.effective_runtime == "dagster":
             # Its stable address answers from the start: a caller (Dagster's webserver)
             # that comes early waits there for the first server.
-            await self._ensure_passthrough()
+            await self.route.open_passthrough()
         launchable = await self._prepare()
         # A stop asked for during the build wins.
         if launchable is not None and self._wanted:
@@ -211,9 +199,8 @@ class LocalLocation(Location):
         else:
             if self.state not in (State.STOPPED, State.BUILD_FAILED, State.FATAL):
                 self.move(State.STOPPED, reason)
-            if self._passthrough is not None:  # opened early, for a server that never came
-                await self._passthrough.stop()
-                self._passthrough = None
+            # Opened early, for a server that never came.
+            await self.route.close_passthrough()
 
     async def restart(self) -> None:
         """Start a new server, switch calls to it once it serves, then drain the old one.
@@ -304,9 +291,7 @@ class LocalLocation(Location):
             await self._shutdown_process()
             if self._draining:
                 await asyncio.gather(*self._draining, return_exceptions=True)
-            if self._passthrough is not None:
-                await self._passthrough.stop()
-                self._passthrough = None
+            await self.route.close_passthrough()
 
     def _take_over(self, standby: Started, decision: Decision, reason: str) -> Started:
         """The server died and the restart policy says restart: the standby serves at once,
@@ -335,13 +320,13 @@ class LocalLocation(Location):
 
     async def _serve(self, current: Started) -> Ended | Asked:
         """Route calls to the process of CURRENT and watch it until it ends or we are asked."""
-        if self.process is not current.process or self._channel is None:
-            await self._close_channel()
-            self._channel = self._connect(current.ready.address)
+        if self.process is not current.process or self.route.channel is None:
+            await self.route.close_channel()
+            self.route.switch(current.ready.address)
         self.process, self._ready = current.process, current.ready
         self._source = current.source
         if self.runtime == "dagster":
-            await self._ensure_passthrough()
+            await self.route.open_passthrough()
         self.report_change()
         ready = current.ready
         self.load_error = ready.load_error
@@ -361,7 +346,7 @@ class LocalLocation(Location):
     async def _hand_over(self, current: Started) -> Started:
         """Start a successor while CURRENT serves; once it is ready, drain CURRENT."""
         self._handover_asked.clear()
-        old_channel = self._channel
+        old_channel = self.route.channel
         outcome: Started | StartFailed | Asked | None = None
         if self.standby is not None:
             # Unchanged code: the standby is the new server, at once.
@@ -378,8 +363,7 @@ class LocalLocation(Location):
                 self.name,
                 f"restarted: pid {outcome.ready.pid} serves, pid {current.process.pid} drains",
             )
-            # Switched in one step, with no await between: no call ever finds no channel.
-            self._channel = self._connect(outcome.ready.address)
+            self.route.switch(outcome.ready.address)
             self.process, self._ready = outcome.process, outcome.ready
             self._source = outcome.source
             task = asyncio.create_task(self._drain(current.process, old_channel))
@@ -417,7 +401,7 @@ class LocalLocation(Location):
         if decision.action == "restart":
             self._next_attempt = self.clock.time() + decision.delay
             self.move(State.BACKOFF, message, error=True)
-            await self._close_channel()
+            await self.route.close_channel()
             if decision.delay > 0:
                 await self.clock.wait(self._wake, decision.delay)
             return self._wanted
@@ -434,7 +418,7 @@ class LocalLocation(Location):
         if process is not None and process.started and process.returncode is None:
             self.move(State.STOPPING, self._stop_reason)
             await process.stop(self.spec.drain_timeout + DRAIN_MARGIN_SECONDS)
-        await self._close_channel()
+        await self.route.close_channel()
         if self._handover is not None and not self._handover.done():
             self._handover.set_result(None)
         if self.state not in (State.STOPPED, State.FATAL):
@@ -465,30 +449,10 @@ class LocalLocation(Location):
         """The channel calls go to, for a server ready at ADDRESS."""
         from supervisor.control.codeserver import aio_channel
 
-        channel = aio_channel(address)
-        if self._passthrough is not None:
-            self._passthrough.notify()
-        return channel
-
-    async def _ensure_passthrough(self) -> None:
-        if self._passthrough is None:
-            from supervisor.supervision.passthrough import PassThrough
-
-            passthrough = PassThrough(
-                self.socket_dir / stable_socket_name(self.name),
-                lambda: self._channel,
-                lambda: self.state in COMING_UP,
-            )
-            await passthrough.start()
-            self._passthrough = passthrough
-
-    async def _close_channel(self) -> None:
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            await channel.close()
+        return aio_channel(address)
 
     def _server(self) -> Probed | None:
-        channel = self._channel
+        channel = self.route.channel
         return None if channel is None else self.client_for(channel)
 
     def _health_checked(self, problem: str | None) -> None:

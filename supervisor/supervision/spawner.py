@@ -5,17 +5,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from supervisor.errors import CodeServerError
 from supervisor.launch.command import Launchable, socket_name
+from supervisor.launch.process import OutputHandler
 from supervisor.supervision.outcomes import Asked, ServerProcess, Spawn, Started, StartFailed
 from supervisor.supervision.sources import fingerprint
 from supervisor.workspace import LocationSpec
 
 # What a code server's output goes to: (stream, line).
 Output = Callable[[str, bytes], None]
+
+
+def dagster_process(
+    location: str,
+    argv: list[str],
+    env: Mapping[str, str],
+    cwd: str | None,
+    output: OutputHandler,
+    socket_path: Path,
+) -> ServerProcess:
+    """A Dagster code server's process (that module loads only for Dagster locations)."""
+    from supervisor.launch.dagster_process import DagsterServerProcess
+
+    return DagsterServerProcess(location, argv, env, cwd, output, socket_path)
 
 
 class Spawner:
